@@ -1,0 +1,91 @@
+"""Skipping the computation on padding: trim a batch to its longest sequence, pad back after.
+
+A batch of records padded to T whose longest real sequence ends at position L <= T gives
+exactly the same outputs at every position < L when the encoder runs on the first L
+positions only: attention never attends to padded keys, and every other op is per position.
+Trimming to L rounded up to a multiple of `multiple_of` bounds the number of shapes (and
+XLA compilations, when trimming happens in the input pipeline instead).
+
+Inside an XLA cluster (`jit_compile=True`) shapes must be static, so `TrimPadding` passes
+the batch through unchanged there; trim in the input pipeline with `trim_batch` instead.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+def _in_xla_context() -> bool:
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+    from tensorflow.python.ops import control_flow_util
+
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+def trimmed_length(input_mask, multiple_of: int = 16):
+    """The length to keep: last real position + 1 over the batch, rounded up, <= T.
+
+    `input_mask` (B, T) int, nonzero at real tokens -> int32 scalar in [1, T].
+    """
+    seq_len = ops.shape(input_mask)[1]
+    positions = ops.arange(1, seq_len + 1, dtype="int32")  # (T,)
+    ends = ops.where(ops.not_equal(input_mask, 0), positions[None, :], 0)  # (B, T)
+    longest = ops.maximum(ops.max(ends), 1)
+    rounded = (longest + multiple_of - 1) // multiple_of * multiple_of
+    return ops.minimum(rounded, seq_len)
+
+
+def trim_batch(inputs: dict, multiple_of: int = 16) -> dict:
+    """Trims every (B, T) sequence feature of a model-input dict to `trimmed_length`.
+
+    For `tf.data` (`dataset.map(lambda x, y: (trim_batch(x), y))`): with `jit_compile`
+    each distinct length compiles once, at most T / multiple_of times.
+    `masked_lm_positions` (B, P) is kept: its positions are real tokens, all < L.
+    """
+    length = trimmed_length(inputs["input_mask"], multiple_of)
+    trimmed = dict(inputs)
+    for name in ("input_word_ids", "input_mask", "input_type_ids"):
+        trimmed[name] = inputs[name][:, :length]  # (B, L)
+    return trimmed
+
+
+@keras.saving.register_keras_serializable(package="bert_keras")
+class TrimPadding(keras.layers.Layer):
+    """[input_mask, *others] each (B, T) -> the same list cut to (B, L), see module doc."""
+
+    def __init__(self, multiple_of=16, **kwargs):
+        super().__init__(**kwargs)
+        if int(multiple_of) < 1:
+            raise ValueError(f"multiple_of must be >= 1, got {multiple_of}.")
+        self.multiple_of = int(multiple_of)
+
+    def call(self, inputs):
+        if _in_xla_context():
+            return list(inputs)
+        length = trimmed_length(inputs[0], self.multiple_of)
+        return [ops.slice(x, (0, 0), (ops.shape(x)[0], length)) for x in inputs]
+
+    def compute_output_shape(self, input_shape):
+        return [(shape[0], None) for shape in input_shape]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"multiple_of": self.multiple_of})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="bert_keras")
+class RestorePadding(keras.layers.Layer):
+    """[x (B, L, D), reference (B, T)] -> x zero-padded to (B, T, D)."""
+
+    def call(self, inputs):
+        x, reference = inputs
+        missing = ops.shape(reference)[1] - ops.shape(x)[1]
+        return ops.pad(x, [[0, 0], [0, missing], [0, 0]])
+
+    def compute_output_shape(self, input_shape):
+        x_shape, reference_shape = input_shape
+        return (x_shape[0], reference_shape[1], x_shape[2])

@@ -1,0 +1,55 @@
+import numpy as np
+import tensorflow as tf
+
+from bert_keras.layers import RestorePadding, TrimPadding, trim_batch, trimmed_length
+from tests.bert_keras.models.model_test_utils import assert_config_complete
+
+
+def test_trimmed_length_rounds_up_and_caps():
+    mask = np.zeros((2, 40), "int32")
+    mask[0, :5] = 1
+    mask[1, :17] = 1
+    assert int(trimmed_length(mask, 16)) == 32
+    assert int(trimmed_length(mask, 1)) == 17
+    assert int(trimmed_length(mask, 64)) == 40  # Never more than T.
+    assert int(trimmed_length(np.zeros((2, 40), "int32"), 8)) == 8  # All padding: keep 1+.
+    holes = np.zeros((1, 40), "int32")
+    holes[0, [0, 3, 20]] = 1  # A real token after padding still counts.
+    assert int(trimmed_length(holes, 1)) == 21
+
+
+def test_trim_and_restore_layers():
+    layer = TrimPadding(multiple_of=4, name="trim")
+    assert_config_complete(layer)
+    mask = np.array([[1, 1, 1, 0, 0, 0, 0, 0, 0]], "int32")
+    ids = np.arange(9, dtype="int32")[None]
+    t_mask, t_ids = layer([mask, ids])
+    np.testing.assert_array_equal(t_ids, [[0, 1, 2, 3]])
+    np.testing.assert_array_equal(t_mask, [[1, 1, 1, 0]])
+    x = np.ones((1, 4, 2), "float32")
+    restored = np.asarray(RestorePadding()([x, ids]))
+    assert restored.shape == (1, 9, 2)
+    assert restored[:, 4:].sum() == 0 and restored[:, :4].sum() == 8
+
+
+def test_trim_passes_through_inside_xla():
+    layer = TrimPadding(multiple_of=4)
+    mask = tf.constant([[1, 1, 0, 0, 0, 0, 0, 0]])
+
+    @tf.function(jit_compile=True)
+    def run(mask):
+        return layer([mask])[0]
+
+    assert run(mask).shape == (1, 8)
+
+
+def test_trim_batch_for_input_pipelines():
+    inputs = {
+        "input_word_ids": np.ones((2, 64), "int32"),
+        "input_mask": np.concatenate([np.ones((2, 20)), np.zeros((2, 44))], 1).astype("int32"),
+        "input_type_ids": np.zeros((2, 64), "int32"),
+        "masked_lm_positions": np.ones((2, 5), "int32"),
+    }
+    trimmed = trim_batch(inputs, multiple_of=16)
+    assert trimmed["input_word_ids"].shape == (2, 32)
+    assert trimmed["masked_lm_positions"].shape == (2, 5)
