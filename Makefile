@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= out/demo
 
-.PHONY: install test test-fast lint demo pipeline-demo lock clean
+.PHONY: install test test-fast lint typecheck bazel bazel-test-all demo pipeline-demo lock clean
 
 install: $(VENV)/.installed
 
@@ -15,15 +15,30 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PY) -m pip install -q -c requirements.lock -e '.[test]'
 	touch $@
 
+# The single test command (CI runs it): the pytest suite, then the Bazel check.
 test: install
 	$(PY) -m pytest -q -ra --durations=15
+	scripts/bazel_check.sh
 
 test-fast: install
 	$(PY) -m pytest -q -m 'not slow'
 
+LINT_PATHS := pipeline bert_keras tests benchmarks tools setup.py
+
 lint: install
-	$(PY) -m ruff check pipeline bert_keras tests benchmarks
-	$(PY) -m ruff format --check pipeline bert_keras tests benchmarks
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m ruff format --check $(LINT_PATHS)
+
+typecheck: install
+	$(PY) -m mypy
+
+# buildifier, `bazel build //...` and the `bazel_ci` tests (installs Bazel when root; see script).
+bazel: install
+	scripts/bazel_check.sh
+
+# Every test file under Bazel (slow: one process per file).
+bazel-test-all: install
+	bazel test //...
 
 # Until the end-to-end demo lands, the main job runs the data pipeline on the default corpus.
 demo: install

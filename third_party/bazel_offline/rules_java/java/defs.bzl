@@ -1,0 +1,29 @@
+"""Offline stand-in for rules_java's `//java:defs.bzl`: forwards to Bazel 4.2.3's native Java rules.
+
+Bazel's own `@bazel_tools` BUILD files load these names; we build no Java ourselves.
+See third_party/bazel_offline/README.md.
+"""
+
+def java_binary(**attrs):
+    native.java_binary(**attrs)
+
+def java_import(**attrs):
+    native.java_import(**attrs)
+
+def java_library(**attrs):
+    native.java_library(**attrs)
+
+def java_lite_proto_library(**attrs):
+    native.java_lite_proto_library(**attrs)
+
+def java_proto_library(**attrs):
+    native.java_proto_library(**attrs)
+
+def java_runtime(**attrs):
+    native.java_runtime(**attrs)
+
+def java_test(**attrs):
+    native.java_test(**attrs)
+
+def java_toolchain(**attrs):
+    native.java_toolchain(**attrs)
