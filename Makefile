@@ -15,10 +15,11 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PY) -m pip install -q -c requirements.lock -e '.[test]'
 	touch $@
 
-# The single test command (CI runs it): the pytest suite, then the Bazel check.
+# The single test command (CI runs it): the Bazel check (quick; it installs Bazel in CI, so the
+# build-coverage test below also sees `bazel query`), then the pytest suite.
 test: install
-	$(PY) -m pytest -q -ra --durations=15
 	scripts/bazel_check.sh
+	$(PY) -m pytest -q -ra --durations=15
 
 test-fast: install
 	$(PY) -m pytest -q -m 'not slow'

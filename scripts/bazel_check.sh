@@ -53,6 +53,10 @@ if ! command -v bazel >/dev/null; then
   fi
 fi
 
-bazel build "$BAZEL_TARGETS"
-bazel test --test_tag_filters=bazel_ci "$BAZEL_TARGETS"
+status=0
+bazel build "$BAZEL_TARGETS" && bazel test --test_tag_filters=bazel_ci "$BAZEL_TARGETS" || status=$?
+if [[ "${CI:-}" == "true" ]]; then
+  bazel shutdown  # Frees the JVM's memory for the rest of the CI run.
+fi
+[[ $status -eq 0 ]] || exit $status
 echo "Bazel check (buildifier, build, CI tests) wall time: $(( $(date +%s) - start )) s"
