@@ -27,6 +27,12 @@ DIST_FILES = ("pyproject.toml", "setup.py", "README.md")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
+# Offline, no shared cache (read-only under `bazel test`), our own sources and the venv's
+# setuptools only (an isolated build would fetch setuptools from PyPI).
+_PIP = [sys.executable, "-m", "pip", "--no-cache-dir", "--disable-pip-version-check"]
+_PIP_OFFLINE = ["--no-index", "--no-deps", "--no-build-isolation"]
+
+
 def _run(args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=600, **kwargs)
     assert result.returncode == 0, (
@@ -76,12 +82,7 @@ def source_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def wheel(source_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    # --no-build-isolation: the venv's setuptools; an isolated build would fetch one from PyPI.
-    _run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
-        + ["-w", str(out), "."],
-        cwd=source_copy,
-    )
+    _run(_PIP + ["wheel", "-q", *_PIP_OFFLINE, "-w", str(out), "."], cwd=source_copy)
     (wheel_path,) = out.glob("bert_keras-*.whl")
     return wheel_path
 
@@ -154,11 +155,7 @@ def test_setup_file_stages_an_installable_sdist_for_beam_workers(
 
     # A worker pip-installs the tarball; no deps (they are in the worker image / venv).
     target = tmp_path / "worker_site"
-    _run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
-        + ["--target", str(target), str(sdist)],
-        cwd=tmp_path,
-    )
+    _run(_PIP + ["install", "-q", *_PIP_OFFLINE, "--target", str(target), str(sdist)], cwd=tmp_path)
     probe = "import bert_keras, pipeline; print(bert_keras.__file__); print(pipeline.__file__)"
     env = dict(os.environ, PYTHONPATH=str(target))
     out = _run([sys.executable, "-c", probe], cwd=tmp_path, env=env).stdout.split()
@@ -171,11 +168,7 @@ def test_setup_file_stages_an_installable_sdist_for_beam_workers(
 def test_installed_console_scripts_start(wheel: Path, tmp_path: Path) -> None:
     """Each installed console script runs its `cli()` up to absl's flag parsing (`--helpfull`)."""
     target = tmp_path / "site"
-    _run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target)]
-        + [str(wheel)],
-        cwd=tmp_path,
-    )
+    _run(_PIP + ["install", "-q", *_PIP_OFFLINE, "--target", str(target), str(wheel)], cwd=tmp_path)
     env = dict(os.environ, PYTHONPATH=str(target))
     for name, spec in _declared_scripts().items():
         result = subprocess.run(
