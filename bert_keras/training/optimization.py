@@ -14,6 +14,7 @@ all-reduce a second time; `_PreReducedGradients` turns that off.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import keras
@@ -122,11 +123,14 @@ class BertLamb(_PreReducedGradients, keras.optimizers.Lamb):
         self.assign_sub(variable, ops.multiply(lr, update))
 
 
+_NO_DECAY = re.compile(r"bias|layer_norm|LayerNorm")
+
+
 def no_decay_variables(variables: Sequence) -> list:
-    """LayerNorm scales/offsets and biases: GB excludes them from weight decay by name
-    ("LayerNorm", "bias"); here they are exactly the variables with fewer than 2 dims,
-    which does not depend on how layers name their weights."""
-    return [v for v in variables if len(v.shape) < 2]
+    """LayerNorm parameters and biases, which GB exempts from weight decay by name
+    ("LayerNorm", "layer_norm", "bias"); matched on the Keras variable path
+    (`transformer_layer_0/self_attention_layer_norm/gamma`, `.../query/bias`)."""
+    return [v for v in variables if _NO_DECAY.search(getattr(v, "path", v.name))]
 
 
 def create_optimizer(
