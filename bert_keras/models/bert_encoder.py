@@ -12,6 +12,7 @@ from keras_hub.layers import PositionEmbedding
 
 from bert_keras.layers.padding import RestorePadding, TrimPadding
 from bert_keras.layers.transformer_layer import BertTransformerLayer
+from bert_keras.models.checkpoint_tracking import NamedCheckpointChildren
 
 
 def truncated_normal(stddev: float) -> keras.initializers.Initializer:
@@ -20,7 +21,7 @@ def truncated_normal(stddev: float) -> keras.initializers.Initializer:
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
-class BertEncoder(keras.Model):
+class BertEncoder(NamedCheckpointChildren, keras.Model):
     """BERT encoder. Constructor arguments are `BertConfig`'s fields, plus:
 
     Args:
@@ -105,6 +106,8 @@ class BertEncoder(keras.Model):
             )
             for i in range(num_hidden_layers)
         ]
+        for i, layer in enumerate(self.transformer_layers):  # Checkpoint names, see mixin.
+            setattr(self, f"transformer_layer_{i}", layer)
         # Pre-LN stacks end without a norm; this is the usual final LayerNorm for them.
         self.final_layer_norm = (
             keras.layers.LayerNormalization(

@@ -11,6 +11,7 @@ from keras import ops
 from bert_keras.layers.activations import get_activation
 from bert_keras.layers.masked_lm_head import BertMaskedLMHead
 from bert_keras.models.bert_encoder import truncated_normal
+from bert_keras.models.checkpoint_tracking import NamedCheckpointChildren
 
 LOSS_TERM_NAMES = (
     "mlm_loss_sum",
@@ -68,7 +69,7 @@ def pretraining_loss(terms: dict):
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
-class BertPretrainer(keras.Model):
+class BertPretrainer(NamedCheckpointChildren, keras.Model):
     """Masked LM (+ next sentence prediction) on a `BertEncoder`.
 
     The MLM head gathers the hidden states at `masked_lm_positions` first (P << T), then

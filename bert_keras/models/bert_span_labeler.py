@@ -6,10 +6,11 @@ import keras
 from keras import ops
 
 from bert_keras.models.bert_encoder import truncated_normal
+from bert_keras.models.checkpoint_tracking import NamedCheckpointChildren
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
-class BertSpanLabeler(keras.Model):
+class BertSpanLabeler(NamedCheckpointChildren, keras.Model):
     """A dense layer to 2 logits per position of `sequence_output`, split into start/end.
 
     Args:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import keras
 
 from bert_keras.models.bert_encoder import truncated_normal
+from bert_keras.models.checkpoint_tracking import NamedCheckpointChildren
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
-class BertTokenClassifier(keras.Model):
+class BertTokenClassifier(NamedCheckpointChildren, keras.Model):
     """Dropout + dense on every position of `sequence_output`.
 
     Args:
