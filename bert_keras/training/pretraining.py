@@ -91,7 +91,7 @@ def resolve_init_checkpoint(path: str, config: BertConfig):
     """Checks `--init_checkpoint` (ours, Google TF1 or Hugging Face) against the model
     config before anything is built; returns the warm-start function, which restores the
     encoder and, where the checkpoint has them, the pretraining heads."""
-    detect_format(path)  # ValueError naming the path if it is no checkpoint.
+    fmt = detect_format(path)  # ValueError naming the path if it is no checkpoint.
     try:
         saved = config_from_checkpoint(path)
     except ValueError:
@@ -110,7 +110,16 @@ def resolve_init_checkpoint(path: str, config: BertConfig):
 
     def init(pretrainer: keras.Model) -> None:
         logger.info("Warm start from %s", path)
-        restore_pretrainer(pretrainer, path)
+        if fmt != "ours":
+            restore_pretrainer(pretrainer, path)
+            return
+        # Our pretraining checkpoints also hold `optimizer=`, whose variable list is the
+        # shorter object path to most weights, so their keys read
+        # `optimizer/_trainable_variables/N` rather than `pretrainer/...`; restoring through
+        # the object graph finds the heads whatever the keys say.
+        prefix = tf.train.latest_checkpoint(path) if tf.io.gfile.isdir(path) else path
+        status = tf.train.Checkpoint(encoder=pretrainer.encoder, pretrainer=pretrainer).read(prefix)
+        status.assert_existing_objects_matched().expect_partial()
 
     return init
 
