@@ -166,19 +166,20 @@ def test_setup_file_stages_an_installable_sdist_for_beam_workers(
 
 @pytest.mark.slow
 def test_installed_console_scripts_start(wheel: Path, tmp_path: Path) -> None:
-    """Each installed console script runs its `cli()` up to absl's flag parsing (`--helpfull`)."""
+    """Each installed console script runs its `cli()` up to flag parsing (`--help`)."""
     target = tmp_path / "site"
     _run(_PIP + ["install", "-q", *_PIP_OFFLINE, "--target", str(target), str(wheel)], cwd=tmp_path)
     env = dict(os.environ, PYTHONPATH=str(target))
-    for name, spec in _declared_scripts().items():
+    for name in _declared_scripts():
         result = subprocess.run(
-            [str(target / "bin" / name), "--helpfull"],
+            [str(target / "bin" / name), "--help"],
             cwd=tmp_path,
             env=env,
             capture_output=True,
             text=True,
             timeout=300,
         )
-        assert result.returncode == 0, f"{name} --helpfull failed:\n{result.stderr[-3000:]}"
-        module = spec.partition(":")[0]
-        assert module in result.stdout + result.stderr, f"{name}: no flags of {module} listed"
+        # absl exits 1 after --help, argparse 0; either prints its usage and no traceback.
+        assert result.returncode in (0, 1), f"{name} --help:\n{result.stderr[-3000:]}"
+        assert "Traceback" not in result.stderr, f"{name} --help:\n{result.stderr[-3000:]}"
+        assert "usage" in result.stdout.lower(), f"{name} --help printed no usage:\n{result.stdout}"
