@@ -40,19 +40,22 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the custom ops the graph uses)
 
 with open(sys.argv[1], "rb") as f:
-    request = pickle.load(f)
-model = tf.saved_model.load(request["saved_model"])
-results = []
-for call in request["calls"]:
+    calls = pickle.load(f)
+models, signatures, results = {}, {}, []
+for call in calls:
+    path = call["saved_model"]
+    if path not in models:
+        models[path] = tf.saved_model.load(path)
+        signatures[path] = sorted(models[path].signatures)
     try:
-        fn = model.signatures[call["signature"]]
+        fn = models[path].signatures[call["signature"]]
         outputs = fn(**{k: tf.constant(v) for k, v in call["inputs"].items()})
         results.append({k: v.numpy() for k, v in outputs.items()})
     except Exception as e:  # Reported to the test, which decides what is expected.
         results.append({"error": type(e).__name__, "message": str(e)})
 response = {
     "results": results,
-    "signatures": sorted(model.signatures),
+    "signatures": signatures,
     "attempted_imports": attempted,
     "loaded_forbidden": sorted(m for m in sys.modules if m.split(".")[0] in FORBIDDEN),
 }
@@ -68,21 +71,21 @@ def isolated_env() -> dict[str, str]:
     return env
 
 
-def run_signatures(saved_model: str, calls: list[dict], workdir: Path, timeout: int = 240) -> dict:
-    """Calls signatures of `saved_model` in a fresh process.
+def run_signatures(calls: list[dict], workdir: Path, timeout: int = 240) -> dict:
+    """Calls signatures of SavedModels in one fresh process (each model loaded once).
 
     Args:
-        calls: [{"signature": name, "inputs": {input name: np.ndarray}}, ...].
+        calls: [{"saved_model": path, "signature": name, "inputs": {name: np.ndarray}}, ...].
         workdir: a folder outside the repository (the child's cwd, request/response files).
 
     Returns: {"results": one dict per call, outputs as np.ndarray, or {"error", "message"};
-    "signatures": names; "attempted_imports" / "loaded_forbidden": any forbidden module
+    "signatures": {path: names}; "attempted_imports" / "loaded_forbidden": any forbidden module
     the load tried to import / imported}.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     request_path, response_path = workdir / "request.pkl", workdir / "response.pkl"
     with open(request_path, "wb") as f:
-        pickle.dump({"saved_model": str(saved_model), "calls": calls}, f)
+        pickle.dump(calls, f)
     completed = subprocess.run(
         [
             sys.executable,
