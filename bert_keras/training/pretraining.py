@@ -151,6 +151,11 @@ def run(options: PretrainOptions) -> dict:
         if getattr(o, name) <= 0:
             raise ValueError(f"--{name} must be positive, got {getattr(o, name)}.")
 
+    if o.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    # Before any op runs: the multi-worker and TPU strategies configure the runtime.
+    strategy = distribution.create_strategy(o.strategy, o.tpu)
+
     files = records.list_record_files(o.input_file)
     dynamic = o.masking == "dynamic"
     spec = inputs.check_records(
@@ -174,11 +179,8 @@ def run(options: PretrainOptions) -> dict:
         resolve_init_checkpoint(o.init_checkpoint, o.bert_config) if o.init_checkpoint else None
     )
 
-    if o.deterministic:
-        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(o.random_seed)
     keras.config.set_dtype_policy(MIXED_PRECISION[o.mixed_precision])
-    strategy = distribution.create_strategy(o.strategy, o.tpu)
 
     def model_fn():
         encoder = BertEncoder(**dataclasses.asdict(o.bert_config))
