@@ -39,6 +39,8 @@ class ExportOptions:
     max_seq_length: int | None = None
     num_segments: int | None = None
     labels: list[str] | None = None
+    num_classes: int | None = None
+    model_class: str | None = None
     top_k: int = 5
     max_masks: int = 20
     include_preprocessor: bool = True
@@ -67,10 +69,11 @@ def find_beside(checkpoint: str | None, names: tuple[str, ...]) -> str | None:
 
 
 def read_task_info(path: str) -> dict[str, Any]:
-    """The fine-tuning run's task JSON -> the export options it settles.
+    """Fine-tuning's `task_info.json` -> the export options it settles.
 
-    Reads `labels` (list, class-id order), `num_segments` (or `text_b`/`is_pair`),
-    `max_seq_length`, `do_lower_case`, `vocab_file` where present.
+    Reads `labels` (class-id order; empty for regression), `num_classes`, `is_pair`,
+    `max_seq_length`, `do_lower_case`, `vocab_file` (relative to the JSON's folder) and
+    `model_class` where present.
     """
     with tf.io.gfile.GFile(path) as f:
         try:
@@ -80,19 +83,17 @@ def read_task_info(path: str) -> dict[str, Any]:
     if not isinstance(info, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(info).__name__}.")
     options: dict[str, Any] = {}
-    for key in ("labels", "label_list"):
-        if key in info:
-            options["labels"] = [str(label) for label in info[key]]
-            break
-    if "num_segments" in info:
-        options["num_segments"] = int(info["num_segments"])
-    elif "is_pair" in info:
+    if info.get("labels") is not None:
+        options["labels"] = [str(label) for label in info["labels"]]
+    if info.get("num_classes") is not None:
+        options["num_classes"] = int(info["num_classes"])
+    if info.get("is_pair") is not None:
         options["num_segments"] = 2 if info["is_pair"] else 1
-    elif "text_b" in info:
-        options["num_segments"] = 2 if info["text_b"] else 1
-    for key in ("max_seq_length", "do_lower_case", "vocab_file"):
+    for key in ("max_seq_length", "do_lower_case", "model_class"):
         if info.get(key) is not None:
             options[key] = info[key]
+    if info.get("vocab_file"):
+        options["vocab_file"] = os.path.join(os.path.dirname(path), info["vocab_file"])
     return options
 
 
@@ -203,19 +204,24 @@ def build_serving_module(kind: str, checkpoint: str | None, options: ExportOptio
             top_k=options.top_k,
             max_masks=options.max_masks,
         )
-    if not options.labels:
+    if options.model_class not in (None, "BertClassifier"):
         raise ValueError(
-            f"--kind=classifier: no label list; none in the task info beside "
-            f"--checkpoint={checkpoint}. Pass --labels=a,b,... (class-id order) or --task_info."
+            f"--checkpoint={checkpoint} holds a {options.model_class} (task info); only "
+            "sequence classifiers export with --kind=classifier (--kind=encoder exports its "
+            "encoder)."
         )
-    regression = len(options.labels) == 1
-    classifier = BertClassifier(encoder, num_classes=len(options.labels))
+    labels = list(options.labels or [])
+    num_classes = options.num_classes or len(labels)
+    if num_classes == 0 or (num_classes > 1 and len(labels) != num_classes):
+        raise ValueError(
+            f"--kind=classifier: {len(labels)} labels for {num_classes or 'unknown'} classes; "
+            f"the task info beside --checkpoint={checkpoint} has no label list. Pass "
+            "--labels=a,b,... in class-id order (or --task_info)."
+        )
+    classifier = BertClassifier(encoder, num_classes=num_classes)
     _restore_classifier(classifier, checkpoint)
     return ClassifierModule(
-        classifier,
-        preprocessor,
-        labels=None if regression else options.labels,
-        num_segments=options.num_segments,
+        classifier, preprocessor, labels=labels, num_segments=options.num_segments
     )
 
 
