@@ -96,7 +96,10 @@ def serialize_example(features: Mapping[str, Sequence[int] | Sequence[float]], s
             feature_map[name].float_list.value.extend(values)
         else:
             feature_map[name].int64_list.value.extend(values)
-    return example.SerializeToString()
+    # deterministic=True writes the map's features sorted by name: otherwise the byte order
+    # depends on the process's hash table, and the same instance serializes differently on
+    # two workers.
+    return example.SerializeToString(deterministic=True)
 
 
 def parse_example(serialized: bytes) -> dict[str, np.ndarray]:

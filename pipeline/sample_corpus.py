@@ -87,7 +87,9 @@ def documents_from_source(source: str) -> Iterator[list[str]]:
             yield sentences
 
 
-def build_corpus(root: str | None = None, min_sentences: int = 2, max_bytes: int = 4_000_000) -> str:
+def build_corpus(
+    root: str | None = None, min_sentences: int = 2, max_bytes: int = 4_000_000
+) -> str:
     """The corpus text: documents (one sentence a line) separated by blank lines.
 
     Stops before the document that would take it over `max_bytes` (UTF-8).
@@ -135,9 +137,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--max_bytes", type=int, default=4_000_000, help="Stop before the corpus exceeds this."
     )
-    parser.add_argument(
-        "--min_sentences", type=int, default=2, help="Leave out shorter documents."
-    )
+    parser.add_argument("--min_sentences", type=int, default=2, help="Leave out shorter documents.")
     return parser.parse_args(argv)
 
 

@@ -1,0 +1,146 @@
+"""Buckets of documents: where random-next segments come from, and what bounds memory.
+
+No worker holds the corpus. Each document goes to bucket
+`stable_seed(seed, "bucket", doc_id) % num_buckets`, with
+`num_buckets = ceil(num_documents / documents_per_bucket)` (the document count is a side
+input), so a bucket is a seeded-random sample of the corpus of about
+`documents_per_bucket` documents. A worker holds one bucket; random-next segments are drawn
+from the bucket's other documents. A bucket of one document cannot make random pairs; that
+is counted (see `pipeline.instances`).
+
+Deterministic: a bucket's documents are sorted by id, and each (document, dupe pass) draws
+from its own `stable_rng(seed, "instances", doc_id, pass)`, so the output set does not
+depend on the runner, the worker count or the order elements arrive in.
+
+The dupe passes loop inside the bucket, so the corpus goes through the shuffle once, not
+`dupe_factor` times (re-drawing the buckets per pass would only change which documents
+random-next segments come from).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Iterator
+
+import apache_beam as beam
+
+from bert_keras import records
+from pipeline import metrics
+from pipeline.documents import TokenizedDocument
+from pipeline.instances import PairingStats, create_instances_from_document
+from pipeline.masking import create_masked_lm_predictions
+from pipeline.options import PretrainingDataOptions
+from pipeline.randomness import stable_rng, stable_seed
+from pipeline.writer import serialize_instance
+
+
+def num_buckets(num_documents: int, documents_per_bucket: int) -> int:
+    return max(1, math.ceil(num_documents / documents_per_bucket))
+
+
+def bucket_of(doc_id: str, seed: int, buckets: int) -> int:
+    return stable_seed(seed, "bucket", doc_id) % buckets
+
+
+@dataclasses.dataclass
+class InstanceStats(PairingStats):
+    tokens: int = 0
+    masked_tokens: int = 0
+
+
+def instances_from_bucket(
+    documents: Iterable[TokenizedDocument],
+    options: PretrainingDataOptions,
+    vocab_size: int,
+    cls_id: int,
+    sep_id: int,
+    mask_id: int,
+    stats: InstanceStats,
+) -> Iterator[bytes]:
+    """Serialized examples of every (document, dupe pass) of one bucket."""
+    spec = records.RecordSpec(options.max_seq_length, options.max_predictions_per_seq)
+    docs = sorted(documents, key=lambda d: d.doc_id)
+    for dupe_pass in range(options.dupe_factor):
+        for index, document in enumerate(docs):
+            rng = stable_rng(options.random_seed, "instances", document.doc_id, dupe_pass)
+            for instance in create_instances_from_document(
+                docs,
+                index,
+                options.max_seq_length,
+                options.short_seq_prob,
+                cls_id,
+                sep_id,
+                rng,
+                stats,
+            ):
+                masked = create_masked_lm_predictions(
+                    instance.input_ids,
+                    instance.num_a,
+                    options.masked_lm_prob,
+                    options.max_predictions_per_seq,
+                    vocab_size,
+                    mask_id,
+                    rng,
+                    instance.word_starts if options.do_whole_word_mask else None,
+                )
+                stats.tokens += len(instance.input_ids)
+                stats.masked_tokens += len(masked.positions)
+                yield serialize_instance(instance, masked, spec)
+
+
+class CreateInstancesFn(beam.DoFn):
+    """(bucket, documents) -> serialized examples; the vocab is read once per worker."""
+
+    def __init__(self, options: PretrainingDataOptions):
+        self._options = options
+        self._ids: tuple[int, int, int, int] | None = None
+
+    def setup(self):
+        from bert_keras.tokenization import CLS_TOKEN, MASK_TOKEN, SEP_TOKEN, load_vocab
+
+        vocab = load_vocab(self._options.vocab_file)
+        self._ids = (
+            len(vocab),
+            vocab.index(CLS_TOKEN),
+            vocab.index(SEP_TOKEN),
+            vocab.index(MASK_TOKEN),
+        )
+
+    def process(self, element: tuple[int, Iterable[TokenizedDocument]]) -> Iterator[bytes]:
+        assert self._ids is not None
+        _, documents = element
+        stats = InstanceStats()
+        yield from instances_from_bucket(documents, self._options, *self._ids, stats)
+        metrics.inc(metrics.BUCKETS)
+        metrics.inc(metrics.INSTANCES, stats.instances)
+        metrics.inc(metrics.INSTANCES_RANDOM_NEXT, stats.random_next)
+        metrics.inc(metrics.RANDOM_NEXT_UNAVAILABLE, stats.random_next_unavailable)
+        metrics.inc(
+            metrics.CHUNKS_SKIPPED_NO_RANDOM_DOCUMENT, stats.chunks_skipped_no_random_document
+        )
+        metrics.inc(metrics.TOKENS, stats.tokens)
+        metrics.inc(metrics.MASKED_TOKENS, stats.masked_tokens)
+
+
+class CreateInstances(beam.PTransform):
+    """TokenizedDocuments -> serialized examples, through seeded-hash buckets."""
+
+    def __init__(self, options: PretrainingDataOptions):
+        super().__init__()
+        self._options = options
+
+    def expand(self, documents):
+        options = self._options
+        count = documents | "CountDocuments" >> beam.combiners.Count.Globally()
+
+        def key_by_bucket(document: TokenizedDocument, num_documents: int):
+            buckets = num_buckets(num_documents, options.documents_per_bucket)
+            return bucket_of(document.doc_id, options.random_seed, buckets), document
+
+        return (
+            documents
+            | "KeyByBucket" >> beam.Map(key_by_bucket, beam.pvalue.AsSingleton(count))
+            | "GroupBuckets" >> beam.GroupByKey()
+            | "PairMaskSerialize" >> beam.ParDo(CreateInstancesFn(options))
+        )

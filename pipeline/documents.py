@@ -1,0 +1,249 @@
+"""Reading documents and tokenizing them in batches.
+
+Input format (google-research/bert's): one sentence per line, a blank (or whitespace-only)
+line between documents, UTF-8. Unlike GB, a document never runs across a file boundary.
+
+Bad input is skipped and counted, never fatal: a line that is not valid UTF-8 is decoded
+with replacement characters (the tokenizer drops them, as GB's `decode("utf-8", "ignore")`
+does) and counted; CR before LF is stripped with the other whitespace; NUL and other control
+characters are removed by the tokenizer; a sentence that leaves no token is dropped and
+counted (GB drops it too); a document left without sentences is skipped and counted; a file
+without any document is counted. So `documents_read = documents_tokenized +
+documents_skipped_no_tokens`, and every document is accounted for.
+
+A tokenized document is held as one flat id array plus sentence offsets: pairing then
+works on index ranges and slices, and pickling between Beam stages is a few buffers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import NamedTuple
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline import metrics
+
+# Lines per tokenizer call. Measured on the default corpus (benchmarks/pipeline_throughput.py
+# with 1 worker): one line per call is ~6x slower than 256; above ~1k lines per call the
+# gain is flat while a worker's peak memory grows with the batch.
+MAX_LINES_PER_TOKENIZER_CALL = 2048
+
+
+class DocumentLines(NamedTuple):
+    doc_id: str  # "<file path>:<index of the document in the file>", unique and stable.
+    lines: list[str]
+
+
+@dataclasses.dataclass
+class ReadStats:
+    lines: int = 0
+    lines_invalid_utf8: int = 0
+    documents: int = 0
+
+
+class TokenizedDocument(NamedTuple):
+    """A document's WordPiece ids. Dimension legend: N tokens, S sentences."""
+
+    doc_id: str
+    token_ids: np.ndarray  # (N,) int32, the sentences one after the other.
+    sentence_starts: np.ndarray  # (S + 1,) int64 offsets into token_ids; [-1] == N.
+    word_starts: np.ndarray | None  # (N,) bool, True where a word begins (whole-word masking).
+
+    @property
+    def num_sentences(self) -> int:
+        return len(self.sentence_starts) - 1
+
+    def sentence_length(self, index: int) -> int:
+        return int(self.sentence_starts[index + 1] - self.sentence_starts[index])
+
+
+def decode_line(raw: bytes, stats: ReadStats) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        stats.lines_invalid_utf8 += 1
+        return raw.decode("utf-8", errors="replace")
+
+
+def split_documents(
+    raw_lines: Iterable[bytes], source: str, stats: ReadStats
+) -> Iterator[DocumentLines]:
+    """Raw lines of one file -> its documents (stripped, non-blank lines), streaming.
+
+    Args:
+      raw_lines: the file's lines as bytes, line endings included or not.
+      source: the file's path; document ids are `f"{source}:{index}"`.
+      stats: incremented as lines and documents go by.
+    """
+    current: list[str] = []
+    for raw in raw_lines:
+        stats.lines += 1
+        line = decode_line(raw, stats).strip()
+        if line:
+            current.append(line)
+        elif current:
+            yield DocumentLines(f"{source}:{stats.documents}", current)
+            stats.documents += 1
+            current = []
+    if current:
+        yield DocumentLines(f"{source}:{stats.documents}", current)
+        stats.documents += 1
+
+
+def _read_lines(path: str) -> Iterator[bytes]:
+    # Beam's filesystems: local, gs:// (with apache-beam[gcp]), and .gz/.bz2 inputs by suffix.
+    with FileSystems.open(path) as f:
+        while True:
+            line = f.readline()
+            if not line:
+                return
+            yield line
+
+
+def expand_input_patterns(input_file: str) -> list[str]:
+    """`--input_file` (comma-separated files or globs) -> sorted paths.
+
+    Raises ValueError naming each pattern that matches nothing, before any work starts.
+    """
+    patterns = [p.strip() for p in input_file.split(",") if p.strip()]
+    if not patterns:
+        raise ValueError("--input_file is empty.")
+    paths: set[str] = set()
+    for pattern, result in zip(patterns, FileSystems.match(patterns), strict=True):
+        matched = [m.path for m in result.metadata_list]
+        if not matched:
+            raise ValueError(f"--input_file pattern {pattern!r} matches no file.")
+        paths.update(matched)
+    return sorted(paths)
+
+
+class ReadDocumentsFn(beam.DoFn):
+    """path -> DocumentLines, streaming the file (memory: one document)."""
+
+    def process(self, path: str) -> Iterator[DocumentLines]:
+        stats = ReadStats()
+        yield from split_documents(_read_lines(path), path, stats)
+        metrics.inc(metrics.FILES_READ)
+        metrics.inc(metrics.LINES_READ, stats.lines)
+        metrics.inc(metrics.LINES_INVALID_UTF8, stats.lines_invalid_utf8)
+        metrics.inc(metrics.DOCUMENTS_READ, stats.documents)
+        if stats.documents == 0:
+            metrics.inc(metrics.FILES_WITHOUT_DOCUMENTS)
+
+
+@dataclasses.dataclass
+class TokenizeStats:
+    sentences: int = 0
+    sentences_without_tokens: int = 0
+    documents_without_tokens: int = 0
+
+
+def tokenize_documents(
+    documents: Sequence[DocumentLines],
+    encode: Callable[[list[str]], list[list[int]]] | None,
+    encode_words: Callable[[list[str]], list[list[list[int]]]] | None,
+    stats: TokenizeStats,
+    max_lines_per_call: int = MAX_LINES_PER_TOKENIZER_CALL,
+) -> list[TokenizedDocument]:
+    """Tokenizes a batch of documents with few tokenizer calls (all their lines at once).
+
+    Exactly one of `encode` (lines -> piece ids per line) and `encode_words` (lines -> per
+    word, its piece ids; for whole-word masking) is given. Sentences without tokens and
+    documents without sentences are dropped and counted in `stats`.
+    """
+    if (encode is None) == (encode_words is None):
+        raise ValueError("Pass exactly one of encode and encode_words.")
+    lines = [line for document in documents for line in document.lines]
+    # per line: (ids, word_starts or None)
+    encoded: list[tuple[list[int], list[bool] | None]] = []
+    for begin in range(0, len(lines), max_lines_per_call):
+        chunk = lines[begin : begin + max_lines_per_call]
+        if encode is not None:
+            encoded.extend((ids, None) for ids in encode(chunk))
+        else:
+            assert encode_words is not None
+            for words in encode_words(chunk):
+                ids = [piece for word in words for piece in word]
+                starts = [i == 0 for word in words for i in range(len(word))]
+                encoded.append((ids, starts))
+    tokenized = []
+    position = 0
+    for document in documents:
+        per_line = encoded[position : position + len(document.lines)]
+        position += len(document.lines)
+        sentences = [(ids, starts) for ids, starts in per_line if ids]
+        stats.sentences_without_tokens += len(per_line) - len(sentences)
+        if not sentences:
+            stats.documents_without_tokens += 1
+            continue
+        stats.sentences += len(sentences)
+        lengths = [len(ids) for ids, _ in sentences]
+        sentence_starts = np.zeros(len(sentences) + 1, np.int64)
+        np.cumsum(lengths, out=sentence_starts[1:])
+        token_ids = np.fromiter(
+            (i for ids, _ in sentences for i in ids), np.int32, count=int(sentence_starts[-1])
+        )
+        word_starts = None
+        if encode_words is not None:
+            word_starts = np.fromiter(
+                (s for _, starts in sentences for s in starts), bool, count=len(token_ids)
+            )
+        tokenized.append(
+            TokenizedDocument(document.doc_id, token_ids, sentence_starts, word_starts)
+        )
+    return tokenized
+
+
+class TokenizeDocumentsFn(beam.DoFn):
+    """A batch of DocumentLines -> TokenizedDocuments; the tokenizer is loaded once per worker."""
+
+    def __init__(self, vocab_file: str, do_lower_case: bool, do_whole_word_mask: bool):
+        self._vocab_file = vocab_file
+        self._do_lower_case = do_lower_case
+        self._do_whole_word_mask = do_whole_word_mask
+        self._tokenizer = None
+
+    def setup(self):
+        from bert_keras.tokenization import BertWordPieceTokenizer
+
+        self._tokenizer = BertWordPieceTokenizer(self._vocab_file, lower_case=self._do_lower_case)
+
+    def process(self, batch: list[DocumentLines]) -> Iterator[TokenizedDocument]:
+        assert self._tokenizer is not None
+        stats = TokenizeStats()
+        if self._do_whole_word_mask:
+            docs = tokenize_documents(batch, None, self._tokenizer.encode_words_batch, stats)
+        else:
+            docs = tokenize_documents(batch, self._tokenizer.encode_batch, None, stats)
+        metrics.inc(metrics.SENTENCES, stats.sentences)
+        metrics.inc(metrics.SENTENCES_WITHOUT_TOKENS, stats.sentences_without_tokens)
+        metrics.inc(metrics.DOCUMENTS_SKIPPED_NO_TOKENS, stats.documents_without_tokens)
+        metrics.inc(metrics.DOCUMENTS_TOKENIZED, len(docs))
+        yield from docs
+
+
+class ReadTokenizedDocuments(beam.PTransform):
+    """file paths -> TokenizedDocuments, spread over the workers.
+
+    Reading streams one file per call; the Reshuffle after it moves documents off the
+    reading worker (without it, a small input lands on one worker), and BatchElements
+    makes each tokenizer call a batch of documents.
+    """
+
+    def __init__(self, vocab_file: str, do_lower_case: bool, do_whole_word_mask: bool):
+        super().__init__()
+        self._tokenize_fn = TokenizeDocumentsFn(vocab_file, do_lower_case, do_whole_word_mask)
+
+    def expand(self, paths):
+        return (
+            paths
+            | "ReshuffleFiles" >> beam.Reshuffle()
+            | "ReadDocuments" >> beam.ParDo(ReadDocumentsFn())
+            | "ReshuffleDocuments" >> beam.Reshuffle()
+            | "BatchDocuments" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
+            | "Tokenize" >> beam.ParDo(self._tokenize_fn)
+        )

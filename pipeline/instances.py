@@ -1,0 +1,192 @@
+"""Pairing: sentence-pair instances from tokenized documents, google-research/bert's (GB) rules.
+
+Per document and per dupe pass (each with its own `rng`):
+- target length `max_seq_length - 3`; with probability `short_seq_prob` a random
+  `randint(2, max_num_tokens)` instead;
+- sentences are collected into a chunk until it reaches the target or the document ends;
+  A = the first `randint(1, len(chunk) - 1)` sentences (1 for a one-sentence chunk);
+- B is a span of ANOTHER document (label 1) when the chunk has one sentence, else with
+  probability 0.5; it starts at a random sentence and fills up to `target - len(A)`, and
+  the chunk's unused sentences are put back. Otherwise B is the rest of the chunk (label 0);
+- `truncate_seq_pair` trims the longer segment (B on ties) one token at a time from the
+  front or the back, 50/50.
+
+Where GB differs: GB retries 10 times to avoid drawing the same document and then gives
+up; here the random document is drawn from the OTHER documents only. With no other document
+(a bucket, or corpus, of one document) no random pair can be made: a chunk with several
+sentences then gets its true continuation, a one-sentence chunk is skipped, and both are
+counted (`random_next_unavailable`, `chunks_skipped_no_random_document`).
+
+A document is a flat id array with sentence offsets (`TokenizedDocument`), so A, B and the
+truncation are index ranges: nothing is copied until an instance is assembled.
+
+Dimension legend: L instance length (<= max_seq_length).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple, TypeVar
+
+import numpy as np
+
+from pipeline.documents import TokenizedDocument
+
+S = TypeVar("S", bound=Sequence)
+
+
+class PairInstance(NamedTuple):
+    """`[CLS] A [SEP] B [SEP]` before masking."""
+
+    input_ids: np.ndarray  # (L,) int32
+    num_a: int  # Tokens in A: segment ids are 0 for positions [0, num_a + 2), then 1.
+    word_starts: np.ndarray | None  # (L,) bool, True at the first piece of a word.
+    is_random_next: bool
+
+    @property
+    def segment_ids(self) -> np.ndarray:
+        ids = np.ones(len(self.input_ids), np.int32)  # (L,)
+        ids[: self.num_a + 2] = 0
+        return ids
+
+
+@dataclasses.dataclass
+class PairingStats:
+    instances: int = 0
+    random_next: int = 0
+    random_next_unavailable: int = 0
+    chunks_skipped_no_random_document: int = 0
+
+
+def truncation_bounds(
+    len_a: int, len_b: int, max_num_tokens: int, rng: random.Random
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """GB's `truncate_seq_pair` as index ranges: ((a_begin, a_end), (b_begin, b_end)).
+
+    Same random draws as GB (one `rng.random()` per removed token), but O(1) per token:
+    GB's `del tokens[0]` makes a single 1 MB line quadratic.
+    """
+    a_lo, a_hi, b_lo, b_hi = 0, len_a, 0, len_b
+    while (a_hi - a_lo) + (b_hi - b_lo) > max_num_tokens:
+        from_front = rng.random() < 0.5
+        if (a_hi - a_lo) > (b_hi - b_lo):
+            if from_front:
+                a_lo += 1
+            else:
+                a_hi -= 1
+        elif from_front:
+            b_lo += 1
+        else:
+            b_hi -= 1
+    return (a_lo, a_hi), (b_lo, b_hi)
+
+
+def truncate_seq_pair(
+    tokens_a: S, tokens_b: S, max_num_tokens: int, rng: random.Random
+) -> tuple[S, S]:
+    """Returns (A, B) truncated to at most `max_num_tokens` together (slices, inputs kept)."""
+    (a_lo, a_hi), (b_lo, b_hi) = truncation_bounds(
+        len(tokens_a), len(tokens_b), max_num_tokens, rng
+    )
+    return tokens_a[a_lo:a_hi], tokens_b[b_lo:b_hi]  # type: ignore[return-value]
+
+
+def assemble(
+    tokens_a: np.ndarray,
+    tokens_b: np.ndarray,
+    cls_id: int,
+    sep_id: int,
+    word_starts_a: np.ndarray | None = None,
+    word_starts_b: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """`[CLS] A [SEP] B [SEP]` -> (input_ids (L,) int32, word_starts (L,) bool or None)."""
+    input_ids = np.concatenate([[cls_id], tokens_a, [sep_id], tokens_b, [sep_id]]).astype(
+        np.int32
+    )  # (L,)
+    word_starts = None
+    if word_starts_a is not None and word_starts_b is not None:
+        word_starts = np.concatenate([[True], word_starts_a, [True], word_starts_b, [True]])
+        word_starts = word_starts.astype(bool)
+    return input_ids, word_starts
+
+
+def _span(
+    document: TokenizedDocument, first: int, end: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Tokens (and word starts) of sentences [first, end) of `document`."""
+    lo, hi = int(document.sentence_starts[first]), int(document.sentence_starts[end])
+    starts = document.word_starts[lo:hi] if document.word_starts is not None else None
+    return document.token_ids[lo:hi], starts
+
+
+def create_instances_from_document(
+    documents: Sequence[TokenizedDocument],
+    document_index: int,
+    max_seq_length: int,
+    short_seq_prob: float,
+    cls_id: int,
+    sep_id: int,
+    rng: random.Random,
+    stats: PairingStats | None = None,
+) -> Iterator[PairInstance]:
+    """The instances of `documents[document_index]`; random B from the other documents."""
+    stats = stats if stats is not None else PairingStats()
+    document = documents[document_index]
+    num_sentences = document.num_sentences
+    max_num_tokens = max_seq_length - 3
+    target_seq_length = max_num_tokens
+    if rng.random() < short_seq_prob:
+        target_seq_length = rng.randint(2, max_num_tokens)
+
+    chunk_start = 0  # First sentence of the current chunk.
+    current_length = 0
+    i = 0
+    while i < num_sentences:
+        current_length += document.sentence_length(i)
+        if i == num_sentences - 1 or current_length >= target_seq_length:
+            chunk_size = i + 1 - chunk_start
+            a_end = 1 if chunk_size < 2 else rng.randint(1, chunk_size - 1)
+            tokens_a, starts_a = _span(document, chunk_start, chunk_start + a_end)
+            wants_random = chunk_size == 1 or rng.random() < 0.5
+            if wants_random and len(documents) < 2:
+                stats.random_next_unavailable += 1
+                if chunk_size == 1:
+                    stats.chunks_skipped_no_random_document += 1
+                    chunk_start, current_length = i + 1, 0
+                    i += 1
+                    continue
+                wants_random = False
+            if wants_random:
+                target_b_length = target_seq_length - len(tokens_a)
+                other = rng.randrange(len(documents) - 1)
+                other += other >= document_index  # Never the same document.
+                random_document = documents[other]
+                random_start = rng.randint(0, random_document.num_sentences - 1)
+                # At least one sentence (GB's loop adds before it checks the length).
+                random_end = random_start + 1
+                b_length = random_document.sentence_length(random_start)
+                while random_end < random_document.num_sentences and b_length < target_b_length:
+                    b_length += random_document.sentence_length(random_end)
+                    random_end += 1
+                tokens_b, starts_b = _span(random_document, random_start, random_end)
+                i -= chunk_size - a_end  # Put the unused sentences back.
+            else:
+                tokens_b, starts_b = _span(document, chunk_start + a_end, i + 1)
+            (a_lo, a_hi), (b_lo, b_hi) = truncation_bounds(
+                len(tokens_a), len(tokens_b), max_num_tokens, rng
+            )
+            input_ids, word_starts = assemble(
+                tokens_a[a_lo:a_hi],
+                tokens_b[b_lo:b_hi],
+                cls_id,
+                sep_id,
+                starts_a[a_lo:a_hi] if starts_a is not None else None,
+                starts_b[b_lo:b_hi] if starts_b is not None else None,
+            )
+            stats.instances += 1
+            stats.random_next += wants_random
+            yield PairInstance(input_ids, a_hi - a_lo, word_starts, wants_random)
+            chunk_start, current_length = i + 1, 0
+        i += 1

@@ -1,0 +1,122 @@
+"""Flags of `create_pretraining_data`: google-research/bert's (GB) names and defaults.
+
+The application flags are parsed first (`parse_known_args`, as in Beam's wordcount); every
+other argument is handed to Beam's `PipelineOptions` unchanged, so `--runner`,
+`--project`, `--region`, `--temp_location`, `--direct_num_workers` and
+`--direct_running_mode` work as Beam documents them. Boolean flags accept absl's
+spellings (`--do_lower_case`, `--do_lower_case=false`, `--nodo_lower_case`), because GB's
+commands are written that way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+COMPRESSION_CHOICES = ("NONE", "GZIP")
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainingDataOptions:
+    """Everything the pipeline needs besides Beam's own options."""
+
+    input_file: str
+    output_file: str
+    vocab_file: str
+    do_lower_case: bool = True
+    do_whole_word_mask: bool = False
+    max_seq_length: int = 128
+    max_predictions_per_seq: int = 20
+    random_seed: int = 12345
+    dupe_factor: int = 10
+    masked_lm_prob: float = 0.15
+    short_seq_prob: float = 0.1
+    num_shards: int = 8
+    compression: str = "NONE"
+    documents_per_bucket: int = 256
+
+    def __post_init__(self):
+        checks = [
+            (self.max_seq_length >= 5, "--max_seq_length must be >= 5 ([CLS] A [SEP] B [SEP])"),
+            (self.max_predictions_per_seq >= 1, "--max_predictions_per_seq must be >= 1"),
+            (self.dupe_factor >= 1, "--dupe_factor must be >= 1"),
+            (0.0 < self.masked_lm_prob <= 1.0, "--masked_lm_prob must be in (0, 1]"),
+            (0.0 <= self.short_seq_prob <= 1.0, "--short_seq_prob must be in [0, 1]"),
+            (self.num_shards >= 1, "--num_shards must be >= 1"),
+            (self.documents_per_bucket >= 2, "--documents_per_bucket must be >= 2"),
+            (
+                self.compression in COMPRESSION_CHOICES,
+                f"--compression must be one of {COMPRESSION_CHOICES}",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        for name in ("input_file", "output_file", "vocab_file"):
+            if not getattr(self, name):
+                raise ValueError(f"--{name} is required.")
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "t", "1", "yes"):
+        return True
+    if lowered in ("false", "f", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def _add_bool(parser: argparse.ArgumentParser, name: str, default: bool, help_text: str) -> None:
+    parser.add_argument(
+        f"--{name}", type=_parse_bool, nargs="?", const=True, default=default, help=help_text
+    )
+    parser.add_argument(f"--no{name}", dest=name, action="store_false", help=argparse.SUPPRESS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Creates masked-LM / next-sentence TFRecords for BERT with Apache Beam.",
+        epilog="Every other argument goes to Beam's PipelineOptions (e.g. --runner).",
+    )
+    parser.add_argument(
+        "--input_file", required=True, help="Input text: comma-separated files or globs."
+    )
+    parser.add_argument(
+        "--output_file",
+        required=True,
+        help="Output path prefix: shards PREFIX-00000-of-0000N.tfrecord[.gz].",
+    )
+    parser.add_argument("--vocab_file", required=True, help="The BERT vocab file.")
+    _add_bool(parser, "do_lower_case", True, "Lower-case, NFD and strip accents (uncased).")
+    _add_bool(parser, "do_whole_word_mask", False, "Mask whole words, not single pieces.")
+    parser.add_argument("--max_seq_length", type=int, default=128)
+    parser.add_argument("--max_predictions_per_seq", type=int, default=20)
+    parser.add_argument("--random_seed", type=int, default=12345)
+    parser.add_argument(
+        "--dupe_factor", type=int, default=10, help="Passes over the data, masked differently."
+    )
+    parser.add_argument("--masked_lm_prob", type=float, default=0.15)
+    parser.add_argument(
+        "--short_seq_prob",
+        type=float,
+        default=0.1,
+        help="Probability of a target length shorter than max_seq_length.",
+    )
+    parser.add_argument("--num_shards", type=int, default=8, help="Output shards.")
+    parser.add_argument(
+        "--compression", default="NONE", type=str.upper, choices=COMPRESSION_CHOICES
+    )
+    parser.add_argument(
+        "--documents_per_bucket",
+        type=int,
+        default=256,
+        help="Documents grouped together to draw random-next segments from; bounds a "
+        "worker's memory.",
+    )
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> tuple[PretrainingDataOptions, list[str]]:
+    """argv (without the program name) -> (our options, the arguments left for Beam)."""
+    known, beam_args = build_parser().parse_known_args(argv)
+    return PretrainingDataOptions(**vars(known)), beam_args
