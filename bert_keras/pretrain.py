@@ -12,6 +12,8 @@ exists. Rerun the same command after a preemption: it resumes from the last chec
 and `--init_checkpoint=<phase-1 output_dir>`.
 """
 
+import signal
+
 from absl import app, flags
 
 from bert_keras.training import distribution, optimization, pretraining
@@ -84,7 +86,10 @@ def main(argv):
             if name != "bert_config"
         },
     )
-    pretraining.run(options)
+    metrics = pretraining.run(options)
+    if metrics["preempted"]:
+        # Stopped by SIGTERM after a checkpoint: not finished, rerun the same command.
+        raise SystemExit(128 + signal.SIGTERM)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,11 @@ from bert_keras import records
 from bert_keras.training import dynamic_masking
 
 
-def check_records(files: list[str], spec: records.RecordSpec, dynamic: bool) -> records.RecordSpec:
-    """Checks the first record against the flags; returns the spec to parse with.
+def check_records(
+    files: list[str], spec: records.RecordSpec, dynamic: bool, vocab_size: int | None = None
+) -> records.RecordSpec:
+    """Checks the first record against the flags (and its ids against the model's
+    `vocab_size`); returns the spec to parse with.
 
     Raises a ValueError naming the file and flag when lengths or features disagree.
     """
@@ -57,6 +60,17 @@ def check_records(files: list[str], spec: records.RecordSpec, dynamic: bool) -> 
             f"{first}: records have max_predictions_per_seq {found.max_predictions_per_seq}, "
             f"but --max_predictions_per_seq={spec.max_predictions_per_seq}."
         )
+    if vocab_size is not None:
+        parsed = records.parse_example(serialized)
+        ids = [parsed[records.INPUT_IDS]]
+        if records.MASKED_LM_IDS in parsed:
+            ids.append(parsed[records.MASKED_LM_IDS])
+        largest = int(max(i.max() for i in ids))
+        if largest >= vocab_size:
+            raise ValueError(
+                f"{first}: token id {largest} is outside the model's vocab_size {vocab_size}; "
+                "were the records written with another vocabulary?"
+            )
     return found
 
 

@@ -159,7 +159,10 @@ def run(options: PretrainOptions) -> dict:
     files = records.list_record_files(o.input_file)
     dynamic = o.masking == "dynamic"
     spec = inputs.check_records(
-        files, records.RecordSpec(o.max_seq_length, o.max_predictions_per_seq), dynamic
+        files,
+        records.RecordSpec(o.max_seq_length, o.max_predictions_per_seq),
+        dynamic,
+        o.bert_config.vocab_size,
     )
     masking = None
     if dynamic:

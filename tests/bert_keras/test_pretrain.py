@@ -170,6 +170,10 @@ def test_bad_input_fails_before_training(data, tmp_path):
         pretraining.run(_options(data, tmp_path, input_file=str(tmp_path / "none-*.tfrecord")))
     with pytest.raises(ValueError, match=r"train-0000.*--max_seq_length=48"):
         pretraining.run(_options(data, tmp_path, max_seq_length=48))
+    with pytest.raises(ValueError, match="token id .* outside the model's vocab_size 32"):
+        pretraining.run(
+            _options(data, tmp_path, bert_config=dataclasses.replace(CONFIG, vocab_size=32))
+        )
     with pytest.raises(ValueError, match="--max_predictions_per_seq=7"):
         pretraining.run(_options(data, tmp_path, max_predictions_per_seq=7))
     with pytest.raises(ValueError, match="--masking=dynamic needs --vocab_file"):
@@ -268,11 +272,14 @@ def test_kill_9_and_resume_ends_with_the_same_weights(data, tmp_path):
         while int(tf.train.latest_checkpoint(str(interrupted)).rsplit("-", 1)[1]) == stopped_at:
             assert process.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
+        observed = int(tf.train.latest_checkpoint(str(interrupted)).rsplit("-", 1)[1])
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=SUBPROCESS_TIMEOUT)
     finally:
         process.kill()
         process.wait()
+    assert process.returncode == 128 + signal.SIGTERM
+    assert int(tf.train.latest_checkpoint(str(interrupted)).rsplit("-", 1)[1]) > observed
     resumed = _run(command)
     assert "Resuming from" in resumed.stderr
     straight, again = _final_state(tmp_path / "straight"), _final_state(interrupted)
