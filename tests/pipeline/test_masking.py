@@ -1,0 +1,134 @@
+"""Masked-LM predictions: GB's count formula, candidates, 80/10/10 and whole-word masking."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from pipeline.masking import candidate_positions, create_masked_lm_predictions, num_to_predict
+
+CLS, SEP, MASK, VOCAB = 2, 3, 4, 1000
+
+
+def _instance(len_a: int, len_b: int, offset: int = 100) -> np.ndarray:
+    ids = [
+        CLS,
+        *range(offset, offset + len_a),
+        SEP,
+        *range(offset + 500, offset + 500 + len_b),
+        SEP,
+    ]
+    return np.array(ids, np.int32)
+
+
+def test_num_to_predict_is_gbs_formula():
+    assert num_to_predict(128, 0.15, 20) == 19  # round(19.2)
+    assert num_to_predict(512, 0.15, 20) == 20  # capped
+    assert num_to_predict(5, 0.15, 20) == 1  # at least one
+    assert num_to_predict(10, 0.25, 20) == 2  # round(2.5) -> 2: halves to even
+    assert num_to_predict(14, 0.25, 20) == 4  # round(3.5) -> 4
+    for length in range(5, 200):
+        assert num_to_predict(length, 0.15, 20) == min(20, max(1, int(round(length * 0.15))))
+
+
+def test_candidates_skip_cls_and_seps():
+    assert candidate_positions(8, 3).tolist() == [1, 2, 3, 5, 6]
+
+
+@pytest.mark.parametrize("len_a,len_b", [(1, 1), (3, 40), (60, 65), (10, 2)])
+def test_masked_positions_count_order_and_labels(len_a, len_b):
+    ids = _instance(len_a, len_b)
+    for seed in range(50):
+        masked = create_masked_lm_predictions(
+            ids, len_a, 0.15, 20, VOCAB, MASK, random.Random(seed)
+        )
+        positions = masked.positions.tolist()
+        assert len(positions) == num_to_predict(len(ids), 0.15, 20)
+        assert positions == sorted(set(positions))
+        assert not {0, len_a + 1, len(ids) - 1} & set(positions)
+        assert masked.label_ids.tolist() == ids[positions].tolist()
+        # Only chosen positions change; [CLS]/[SEP] stay.
+        changed = np.flatnonzero(masked.output_ids != ids)
+        assert set(changed.tolist()) <= set(positions)
+        assert masked.output_ids[0] == CLS and masked.output_ids[-1] == SEP
+
+
+def _binomial_ok(count: int, n: int, p: float, sigmas: float = 5.0) -> bool:
+    return abs(count - n * p) <= sigmas * math.sqrt(n * p * (1 - p))
+
+
+def test_80_10_10_and_uniform_selection():
+    ids = _instance(60, 65)
+    mask = keep = rand = total = 0
+    hits = np.zeros(len(ids), np.int64)
+    for seed in range(3000):
+        masked = create_masked_lm_predictions(ids, 60, 0.15, 20, VOCAB, MASK, random.Random(seed))
+        out = masked.output_ids[masked.positions]
+        hits[masked.positions] += 1
+        is_mask = out == MASK
+        is_keep = out == masked.label_ids
+        mask += int(is_mask.sum())
+        keep += int(is_keep.sum())
+        rand += int((~is_mask & ~is_keep).sum())
+        total += len(out)
+    # A random replacement equal to the original (1/VOCAB) counts as kept: negligible here.
+    assert _binomial_ok(mask, total, 0.8)
+    assert _binomial_ok(keep, total, 0.1 + 0.1 / VOCAB)
+    assert _binomial_ok(rand, total, 0.1 - 0.1 / VOCAB)
+    # Every candidate equally likely: each is chosen with probability 19 / 125.
+    candidates = candidate_positions(len(ids), 60)
+    for position in candidates:
+        assert _binomial_ok(int(hits[position]), 3000, 19 / len(candidates))
+
+
+def test_whole_word_masking_masks_whole_words_with_one_decision():
+    len_a, len_b = 30, 30
+    ids = _instance(len_a, len_b)
+    # Words of three pieces: a word starts at every third position of A and of B.
+    word_starts = np.zeros(len(ids), bool)
+    word_starts[[0, len_a + 1, len(ids) - 1]] = True
+    word_starts[1 : len_a + 1 : 3] = True
+    word_starts[len_a + 2 : -1 : 3] = True
+    decisions = set()
+    for seed in range(300):
+        masked = create_masked_lm_predictions(
+            ids, len_a, 0.15, 20, VOCAB, MASK, random.Random(seed), word_starts
+        )
+        positions = masked.positions.tolist()
+        n = num_to_predict(len(ids), 0.15, 20)
+        assert len(positions) <= n and len(positions) % 3 == 0 and len(positions) >= n - 2
+        assert positions == sorted(positions)
+        for start in positions[::3]:
+            assert word_starts[start]
+            word = [start, start + 1, start + 2]
+            assert word == positions[positions.index(start) : positions.index(start) + 3]
+            out = masked.output_ids[word]
+            kinds = {
+                "mask" if o == MASK else "keep" if o == ids[p] else "random"
+                for o, p in zip(out, word, strict=True)
+            }
+            assert len(kinds) == 1  # One 80/10/10 decision per word.
+            decisions |= kinds
+    assert decisions == {"mask", "keep", "random"}
+
+
+def test_whole_words_never_span_a_sep():
+    ids = _instance(2, 2)
+    word_starts = np.zeros(len(ids), bool)  # Only [CLS] starts a "word": B must still split.
+    word_starts[0] = True
+    for seed in range(50):
+        masked = create_masked_lm_predictions(
+            ids, 2, 0.5, 20, VOCAB, MASK, random.Random(seed), word_starts
+        )
+        positions = set(masked.positions.tolist())
+        assert positions in ({1, 2}, {4, 5}, set()) or positions == {1, 2, 4, 5}
+
+
+def test_same_rng_same_masks():
+    ids = _instance(40, 40)
+    a = create_masked_lm_predictions(ids, 40, 0.15, 20, VOCAB, MASK, random.Random(3))
+    b = create_masked_lm_predictions(ids, 40, 0.15, 20, VOCAB, MASK, random.Random(3))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
