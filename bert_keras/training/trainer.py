@@ -315,6 +315,13 @@ class PretrainingTrainer:
         )
         progress = Progress(total, start, config.train_batch_size, self.chief)
         sigterm = _SigtermFlag(enabled=not self.multi_worker)
+        metrics_path = os.path.join(
+            config.output_dir if self.chief else self.checkpoint_dir, METRICS_FILE
+        )
+        if start >= total and tf.io.gfile.exists(metrics_path):
+            logger.info("Already at --num_train_steps=%d; nothing to do.", total)
+            with tf.io.gfile.GFile(metrics_path) as f:
+                return json.load(f)
         iterator = iter(self._distributed_dataset(start))
         step = start
         metrics: dict = {}
@@ -352,9 +359,8 @@ class PretrainingTrainer:
             num_replicas=self.num_replicas,
             weights_global_norm=float(tf.linalg.global_norm([v.value for v in self.variables])),
         )
-        out_dir = config.output_dir if self.chief else self.checkpoint_dir
-        tf.io.gfile.makedirs(out_dir)
-        with tf.io.gfile.GFile(os.path.join(out_dir, METRICS_FILE), "w") as f:
+        tf.io.gfile.makedirs(os.path.dirname(metrics_path))
+        with tf.io.gfile.GFile(metrics_path, "w") as f:
             json.dump(metrics, f, indent=2, sort_keys=True)
         return metrics
 

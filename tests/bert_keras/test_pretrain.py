@@ -100,6 +100,9 @@ def test_loss_falls_and_outputs_are_written(data, tmp_path):
     # Checkpoints at 10, 20, ... 60, at most keep_checkpoint_max (5) kept.
     kept = tf.train.get_checkpoint_state(str(tmp_path)).all_model_checkpoint_paths
     assert [int(p.rsplit("-", 1)[1]) for p in kept] == [20, 30, 40, 50, 60]
+    # The same command again: already finished, the final metrics are kept as they are.
+    again = pretraining.run(_options(data, tmp_path, num_train_steps=60, iterations_per_loop=10))
+    assert again == on_disk
 
 
 def test_gradient_accumulation_matches_the_full_batch(data, tmp_path):
