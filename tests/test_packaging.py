@@ -7,6 +7,7 @@ README.md, the two packages), so they see neither build leftovers nor the editab
 from __future__ import annotations
 
 import ast
+import concurrent.futures
 import configparser
 import os
 import shutil
@@ -170,8 +171,9 @@ def test_installed_console_scripts_start(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
     _run(_PIP + ["install", "-q", *_PIP_OFFLINE, "--target", str(target), str(wheel)], cwd=tmp_path)
     env = dict(os.environ, PYTHONPATH=str(target))
-    for name in _declared_scripts():
-        result = subprocess.run(
+
+    def start(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [str(target / "bin" / name), "--help"],
             cwd=tmp_path,
             env=env,
@@ -179,6 +181,12 @@ def test_installed_console_scripts_start(wheel: Path, tmp_path: Path) -> None:
             text=True,
             timeout=300,
         )
+
+    # Each start imports TensorFlow or Beam: a few at a time on the 2-core CI machine.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        names = list(_declared_scripts())
+        results = dict(zip(names, pool.map(start, names), strict=True))
+    for name, result in results.items():
         # absl exits 1 after --help, argparse 0; either prints its usage and no traceback.
         assert result.returncode in (0, 1), f"{name} --help:\n{result.stderr[-3000:]}"
         assert "Traceback" not in result.stderr, f"{name} --help:\n{result.stderr[-3000:]}"
