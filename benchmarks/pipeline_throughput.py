@@ -1,0 +1,205 @@
+"""Pretraining-data throughput and peak memory: our Beam pipeline vs google-research/bert.
+
+    python -m benchmarks.pipeline_throughput --work_dir=/tmp/pipeline_bench \\
+        --reference_dir=/path/to/google-research/bert [--repeat=10] [--dupe_factor=5]
+
+Corpora: the default corpus (`pipeline.sample_corpus`) and the same corpus repeated
+`--repeat` times (its documents get new ids, so the copies are masked and paired anew).
+One vocab (`pipeline.build_vocab`, or `--vocab_file`) for every run.
+
+Runs, each in a fresh process whose whole process tree is sampled for RSS every 50 ms:
+- ours with 1 worker (`--direct_num_workers=1`, in-process) and with 2 worker processes
+  (`--direct_running_mode=multi_processing --direct_num_workers=2`);
+- google-research/bert's `create_pretraining_data.py` (one process, the reference) from
+  `--reference_dir` (a checkout holding its `create_pretraining_data.py` and
+  `tokenization.py`). It is TF1 code (`tf.flags`, `tf.gfile`, `tf.python_io`): it runs with
+  `tensorflow.compat.v1` installed as its `tensorflow` module, nothing else changed.
+
+Printed: instances, wall seconds (process start to exit, start-up included), instances/s,
+instances/s per core used, and peak RSS summed over the process tree. Nothing is asserted.
+On a shared machine the figures move with the load; the table prints the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+GB_LAUNCHER = """
+import runpy, sys
+import tensorflow as tf
+sys.modules["tensorflow"] = tf.compat.v1  # GB's script is TF1: tf.flags, tf.gfile, tf.python_io.
+sys.path.insert(0, {ref!r})
+sys.argv = [{script!r}] + {argv!r}
+runpy.run_path({script!r}, run_name="__main__")
+"""
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def _tree_rss_bytes(pid: int) -> int:
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            continue
+        stack.extend(_children(p))
+    return total
+
+
+def measure(command: list[str], log_path: str) -> tuple[float, int]:
+    """Runs `command`; returns (wall seconds, peak RSS of its process tree in bytes)."""
+    start = time.perf_counter()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, _tree_rss_bytes(process.pid))
+            time.sleep(0.05)
+    wall = time.perf_counter() - start
+    if process.returncode != 0:
+        raise RuntimeError(f"{command[:3]} failed ({process.returncode}); see {log_path}")
+    return wall, peak
+
+
+def count_records(paths: list[str]) -> int:
+    import tensorflow as tf
+
+    return sum(1 for path in paths for _ in tf.data.TFRecordDataset(path))
+
+
+def prepare(args) -> tuple[dict[str, str], str]:
+    os.makedirs(args.work_dir, exist_ok=True)
+    corpus = os.path.join(args.work_dir, "corpus_x1.txt")
+    if not os.path.exists(corpus):
+        subprocess.run(
+            [sys.executable, "-m", "pipeline.sample_corpus", f"--output_file={corpus}"],
+            check=True,
+            cwd=ROOT,
+        )
+    text = open(corpus, encoding="utf-8").read().rstrip("\n") + "\n"
+    repeated = os.path.join(args.work_dir, f"corpus_x{args.repeat}.txt")
+    with open(repeated, "w", encoding="utf-8") as f:
+        f.write("\n".join([text] * args.repeat))
+    vocab = args.vocab_file or os.path.join(args.work_dir, "vocab.txt")
+    if not os.path.exists(vocab):
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipeline.build_vocab",
+                f"--input_file={corpus}",
+                f"--output_file={vocab}",
+                "--vocab_size=8000",
+                "--runner=DirectRunner",
+            ],
+            check=True,
+            cwd=ROOT,
+        )
+    return {"x1": corpus, f"x{args.repeat}": repeated}, vocab
+
+
+def run_ours(args, corpus: str, vocab: str, workers: int, tag: str) -> dict:
+    prefix = os.path.join(args.work_dir, f"ours_{tag}_{workers}w", "pretrain")
+    for old in glob.glob(prefix + "-*"):
+        os.remove(old)
+    beam = ["--runner=DirectRunner", f"--direct_num_workers={workers}"]
+    if workers > 1:
+        beam.append("--direct_running_mode=multi_processing")
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline.create_pretraining_data",
+        f"--input_file={corpus}",
+        f"--output_file={prefix}",
+        f"--vocab_file={vocab}",
+        f"--dupe_factor={args.dupe_factor}",
+        *beam,
+    ]
+    wall, peak = measure(command, prefix + ".log")
+    instances = count_records(sorted(glob.glob(prefix + "-*.tfrecord")))
+    return {
+        "name": f"ours, {workers} worker(s)",
+        "cores": workers,
+        "wall": wall,
+        "peak": peak,
+        "instances": instances,
+    }
+
+
+def run_reference(args, corpus: str, vocab: str, tag: str) -> dict:
+    output = os.path.join(args.work_dir, f"gb_{tag}.tfrecord")
+    script = os.path.join(args.reference_dir, "create_pretraining_data.py")
+    argv = [
+        f"--input_file={corpus}",
+        f"--output_file={output}",
+        f"--vocab_file={vocab}",
+        f"--dupe_factor={args.dupe_factor}",
+        "--do_lower_case=True",
+    ]
+    launcher = GB_LAUNCHER.format(ref=args.reference_dir, script=script, argv=argv)
+    wall, peak = measure([sys.executable, "-c", launcher], output + ".log")
+    return {
+        "name": "google-research/bert",
+        "cores": 1,
+        "wall": wall,
+        "peak": peak,
+        "instances": count_records([output]),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work_dir", default="/tmp/pipeline_bench")
+    parser.add_argument("--reference_dir", help="google-research/bert checkout; omit to skip it.")
+    parser.add_argument("--vocab_file", help="Use this vocab instead of building one.")
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--dupe_factor", type=int, default=5)
+    parser.add_argument("--workers", default="1,2", help="Worker counts to run ours with.")
+    args = parser.parse_args(argv)
+    corpora, vocab = prepare(args)
+    rows = []
+    for tag, corpus in corpora.items():
+        size_mb = os.path.getsize(corpus) / 1e6
+        for workers in (int(w) for w in args.workers.split(",")):
+            row = run_ours(args, corpus, vocab, workers, tag)
+            rows.append({**row, "corpus": f"{tag} ({size_mb:.1f} MB)"})
+            print(rows[-1], flush=True)
+        if args.reference_dir:
+            row = run_reference(args, corpus, vocab, tag)
+            rows.append({**row, "corpus": f"{tag} ({size_mb:.1f} MB)"})
+            print(rows[-1], flush=True)
+
+    print(
+        f"\ndupe_factor={args.dupe_factor}, max_seq_length=128, load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores"
+    )
+    header = f"{'corpus':<16} {'run':<24} {'instances':>10} {'wall s':>8} {'inst/s':>8} {'inst/s/core':>11} {'peak RSS MB':>12}"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        rate = row["instances"] / row["wall"]
+        print(
+            f"{row['corpus']:<16} {row['name']:<24} {row['instances']:>10} {row['wall']:>8.1f} "
+            f"{rate:>8.0f} {rate / row['cores']:>11.0f} {row['peak'] / 2**20:>12.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
