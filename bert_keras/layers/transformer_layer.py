@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import keras
+from keras import ops
 from keras_hub.layers import TransformerEncoder
 
 from bert_keras.layers.activations import get_activation
+from bert_keras.layers.padding import pad_tokens, unpad_tokens
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
@@ -18,7 +20,10 @@ class BertTransformerLayer(TransformerEncoder):
     and hidden states at `hidden_dropout_prob`, so this subclass sets the attention rate
     separately after the parent builds its `MultiHeadAttention`.
 
-    Call: `x` (B, T, D), `padding_mask` (B, T) -> (B, T, D).
+    Call: `x` (B, T, D), `padding_mask` (B, T) -> (B, T, D); or, packed (see
+    `bert_keras/layers/padding.py`), `x` (N, D) real tokens only with `token_positions`
+    (N,) and `token_inverse` (B * T,) from `UnpadTokens` -> (N, D). The packed form runs
+    the dense layers and LayerNorms on the N real tokens only, with the same weights.
     """
 
     def __init__(
@@ -50,11 +55,68 @@ class BertTransformerLayer(TransformerEncoder):
         self.attention_dropout = attention_dropout
 
     def build(self, inputs_shape):
+        if len(inputs_shape) == 2:  # Packed (N, D) input: the sublayers want (B, T, D).
+            inputs_shape = (None, None, inputs_shape[-1])
         super().build(inputs_shape)
         attention = self._self_attention_layer
         # MultiHeadAttention reads `_dropout` in call() and owns `_dropout_layer`.
         attention._dropout = self.attention_dropout
         attention._dropout_layer.rate = self.attention_dropout
+
+    def call(
+        self,
+        inputs,
+        padding_mask=None,
+        attention_mask=None,
+        training=None,
+        return_attention_scores=False,
+        token_positions=None,
+        token_inverse=None,
+    ):
+        if token_positions is None:
+            return super().call(
+                inputs,
+                padding_mask=padding_mask,
+                attention_mask=attention_mask,
+                training=training,
+                return_attention_scores=return_attention_scores,
+            )
+        if attention_mask is not None or return_attention_scores:
+            raise ValueError("The packed form takes only a padding_mask.")
+        return self._call_packed(inputs, padding_mask, token_positions, token_inverse, training)
+
+    def _call_packed(self, x, padding_mask, positions, inverse, training):
+        """x (N, D) -> (N, D); the same computation as the parent's call on real tokens."""
+        attention = self._self_attention_layer
+        batch, length = ops.shape(padding_mask)[0], ops.shape(padding_mask)[1]
+        residual = x
+        if self.normalize_first:
+            x = self._self_attention_layer_norm(x)
+        rows = ops.expand_dims(x, 0)  # (1, N, D): EinsumDense wants a batch axis.
+        query, key, value = (
+            pad_tokens(dense(rows)[0], inverse, batch, length)  # (B, L, Nh, H)
+            for dense in (attention._query_dense, attention._key_dense, attention._value_dense)
+        )
+        mask = ops.cast(ops.expand_dims(padding_mask, 1), "int32")  # (B, 1, L)
+        context, _ = attention._compute_attention(
+            query, key, value, attention_mask=mask, training=training
+        )  # (B, L, Nh, H)
+        context = ops.expand_dims(unpad_tokens(context, positions), 0)  # (1, N, Nh, H)
+        x = attention._output_dense(context)[0]  # (N, D)
+        x = self._self_attention_dropout(x, training=training) + residual
+        if not self.normalize_first:
+            x = self._self_attention_layer_norm(x)
+        residual = x
+        if self.normalize_first:
+            x = self._feedforward_layer_norm(x)
+        x = self._feedforward_output_dense(self._feedforward_intermediate_dense(x))  # (N, D)
+        x = self._feedforward_dropout(x, training=training) + residual
+        if not self.normalize_first:
+            x = self._feedforward_layer_norm(x)
+        return x
+
+    def compute_output_shape(self, inputs_shape):
+        return inputs_shape
 
     def get_config(self):
         config = super().get_config()

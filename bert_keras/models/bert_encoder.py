@@ -10,7 +10,7 @@ import keras
 from keras import ops
 from keras_hub.layers import PositionEmbedding
 
-from bert_keras.layers.padding import RestorePadding, TrimPadding
+from bert_keras.layers.padding import PadTokens, RestorePadding, TrimPadding, UnpadTokens
 from bert_keras.layers.transformer_layer import BertTransformerLayer
 from bert_keras.models.checkpoint_tracking import NamedCheckpointChildren
 
@@ -31,6 +31,10 @@ class BertEncoder(NamedCheckpointChildren, keras.Model):
             positions are unchanged; positions past L read 0 instead of values computed
             from padding. Off inside XLA (see `bert_keras/layers/padding.py`).
         trim_multiple_of: the rounding of L.
+        pack_tokens: if True, the Transformer blocks run their dense layers and LayerNorms
+            on the real tokens only, packed into one (N, D) matrix (the attention scores
+            still use the (B, L) layout). Outputs at padding positions read 0. Off inside
+            XLA (see `bert_keras/layers/padding.py`).
 
     Inputs: dict of int32 (B, T): `input_word_ids`, `input_mask` (1 real, 0 padding),
     `input_type_ids`.
@@ -55,6 +59,7 @@ class BertEncoder(NamedCheckpointChildren, keras.Model):
         norm_first=False,
         trim_padding=True,
         trim_multiple_of=16,
+        pack_tokens=True,
         dtype=None,
         **kwargs,
     ):
@@ -125,6 +130,8 @@ class BertEncoder(NamedCheckpointChildren, keras.Model):
         )
         self.trim = TrimPadding(trim_multiple_of, name="trim_padding") if trim_padding else None
         self.restore = RestorePadding(name="restore_padding") if trim_padding else None
+        self.unpad = UnpadTokens(name="unpad_tokens") if pack_tokens else None
+        self.pad = PadTokens(name="pad_tokens") if pack_tokens else None
 
         # === Functional Model ===
         word_ids = keras.Input(shape=(None,), dtype="int32", name="input_word_ids")
@@ -140,12 +147,20 @@ class BertEncoder(NamedCheckpointChildren, keras.Model):
         )
         x = self.embeddings_dropout(self.embeddings_layer_norm(x))  # (B, L, D)
         layer_outputs = []
+        if self.unpad is not None:
+            x, positions, inverse = self.unpad([x, t_mask])  # (N, D), (N,), (B * L,)
+            packed = {"token_positions": positions, "token_inverse": inverse}
+        else:
+            packed = {}
         for layer in self.transformer_layers:
-            x = layer(x, padding_mask=t_mask)  # (B, L, D)
+            x = layer(x, padding_mask=t_mask, **packed)  # (B, L, D) or packed (N, D)
             layer_outputs.append(x)
         if self.final_layer_norm is not None:
             x = self.final_layer_norm(x)
             layer_outputs[-1] = x
+        if self.pad is not None:
+            layer_outputs = [self.pad([y, inverse, t_mask]) for y in layer_outputs]  # (B, L, D)
+            x = layer_outputs[-1]
         pooled = self.pooler_dense(x[:, 0, :])  # (B, D)
         if self.restore is not None:
             layer_outputs = [self.restore([y, word_ids]) for y in layer_outputs]  # (B, T, D)
@@ -176,6 +191,7 @@ class BertEncoder(NamedCheckpointChildren, keras.Model):
         self.norm_first = norm_first
         self.trim_padding = trim_padding
         self.trim_multiple_of = trim_multiple_of
+        self.pack_tokens = pack_tokens
 
     @classmethod
     def from_config(cls, config):
@@ -202,6 +218,7 @@ class BertEncoder(NamedCheckpointChildren, keras.Model):
                 "norm_first": self.norm_first,
                 "trim_padding": self.trim_padding,
                 "trim_multiple_of": self.trim_multiple_of,
+                "pack_tokens": self.pack_tokens,
             }
         )
         return config

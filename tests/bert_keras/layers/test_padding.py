@@ -53,3 +53,15 @@ def test_trim_batch_for_input_pipelines():
     trimmed = trim_batch(inputs, multiple_of=16)
     assert trimmed["input_word_ids"].shape == (2, 32)
     assert trimmed["masked_lm_positions"].shape == (2, 5)
+
+
+def test_unpad_and_pad_tokens_round_trip():
+    from bert_keras.layers import PadTokens, UnpadTokens
+
+    mask = np.array([[1, 1, 0, 0], [1, 0, 1, 1]], "int32")
+    x = np.arange(2 * 4 * 3, dtype="float32").reshape(2, 4, 3)
+    x_flat, positions, inverse = UnpadTokens()([x, mask])
+    np.testing.assert_array_equal(positions, [0, 1, 4, 6, 7])
+    np.testing.assert_array_equal(x_flat, x.reshape(8, 3)[[0, 1, 4, 6, 7]])
+    np.testing.assert_array_equal(inverse, [0, 1, 5, 5, 2, 5, 3, 4])  # 5 = N: padding.
+    np.testing.assert_array_equal(PadTokens()([x_flat, inverse, mask]), x * mask[..., None])

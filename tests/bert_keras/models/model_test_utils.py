@@ -43,6 +43,7 @@ def non_default_encoder_kwargs() -> dict:
         norm_first=True,
         trim_padding=False,
         trim_multiple_of=8,
+        pack_tokens=False,
     )
 
 
