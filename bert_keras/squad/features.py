@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -135,14 +136,25 @@ def _byte_to_char(text: str) -> np.ndarray:
     ).astype(np.int64)
 
 
+_OFFSET_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _offsets_fn(tokenizer):
+    """The tokenizer's offsets, traced once per tokenizer."""
+    if tokenizer not in _OFFSET_FNS:
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def tokenize(strings):
+            ids, starts, ends = tokenizer.tokenize_with_offsets(strings)  # (B, (P)) each
+            return ids.flat_values, ids.row_splits, starts.flat_values, ends.flat_values
+
+        _OFFSET_FNS[tokenizer] = tokenize
+    return _OFFSET_FNS[tokenizer]
+
+
 def tokenize_passages(tokenizer, passages: Sequence[str], batch_size: int = 256):
     """Passages -> list[TokenizedPassage], in batches of one graph call each."""
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def tokenize(strings):
-        ids, starts, ends = tokenizer.tokenize_with_offsets(strings)  # (B, (P)) each
-        return ids.flat_values, ids.row_splits, starts.flat_values, ends.flat_values
-
+    tokenize = _offsets_fn(tokenizer)
     out = []
     for first in range(0, len(passages), batch_size):
         chunk = list(passages[first : first + batch_size])
