@@ -131,9 +131,7 @@ def max_context_owner(windows, num_pieces: int) -> np.ndarray:
 def _byte_to_char(text: str) -> np.ndarray:
     """(bytes + 1,) the character index at every UTF-8 byte offset of `text`."""
     lengths = [len(c.encode("utf-8", "surrogatepass")) for c in text]
-    return np.concatenate(
-        [np.repeat(np.arange(len(text)), lengths), [len(text)]]
-    ).astype(np.int64)
+    return np.concatenate([np.repeat(np.arange(len(text)), lengths), [len(text)]]).astype(np.int64)
 
 
 _OFFSET_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

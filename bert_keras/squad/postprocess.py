@@ -109,8 +109,7 @@ def predict_answers(
     """Logits (N, T) float of `features`' windows -> Predictions for every example."""
     if n_best_size < 1 or max_answer_length < 1:
         raise ValueError(
-            f"--n_best_size={n_best_size} and --max_answer_length={max_answer_length} "
-            "must be >= 1."
+            f"--n_best_size={n_best_size} and --max_answer_length={max_answer_length} must be >= 1."
         )
     start_logits = np.asarray(start_logits, np.float32)
     end_logits = np.asarray(end_logits, np.float32)

@@ -50,9 +50,7 @@ def squad_json(paragraphs, version="1.1", title="t") -> dict:
     """paragraphs: (context, [qa dicts]) pairs, all in one article."""
     return {
         "version": version,
-        "data": [
-            {"title": title, "paragraphs": [{"context": c, "qas": q} for c, q in paragraphs]}
-        ],
+        "data": [{"title": title, "paragraphs": [{"context": c, "qas": q} for c, q in paragraphs]}],
     }
 
 

@@ -87,9 +87,7 @@ def test_layout_alignment_and_targets(tok):
         s, e = features.start_positions[i], features.end_positions[i]
         assert _span_text(features, examples, i, s, e) == want
     # "(Paris)," -> the answer is the "paris" piece alone, without the brackets.
-    assert tok.ids_to_tokens([features.input_word_ids[0, features.start_positions[0]]]) == [
-        "paris"
-    ]
+    assert tok.ids_to_tokens([features.input_word_ids[0, features.start_positions[0]]]) == ["paris"]
 
 
 def test_answer_straddling_windows(tok):

@@ -75,7 +75,9 @@ def test_best_span_across_windows_in_original_text(setup):
     assert nbest[0]["start_logit"] == 5.0 and nbest[0]["end_logit"] == 4.0
     assert math.isclose(sum(x["probability"] for x in nbest), 1.0, rel_tol=1e-6)
     # Softmax over start + end: the top two are 9 and 5.5.
-    assert math.isclose(nbest[0]["probability"] / nbest[1]["probability"], math.exp(3.5), rel_tol=1e-5)
+    assert math.isclose(
+        nbest[0]["probability"] / nbest[1]["probability"], math.exp(3.5), rel_tol=1e-5
+    )
     # max_answer_length=1 drops the two-piece answer "café owner"
     short = predict_answers(examples, features, start, end, max_answer_length=1)
     assert "café owner" not in [x["text"] for x in short.nbest["q"]]

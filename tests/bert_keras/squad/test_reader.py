@@ -85,7 +85,9 @@ def test_structural_errors_name_file_and_place(tmp_path):
     with pytest.raises(DataError, match=r"bad.json:2: not valid JSON"):
         read_squad(str(bad))
     path = write_squad(tmp_path / "q.json", [(CONTEXT, [{"id": "x", "answers": []}])])
-    with pytest.raises(DataError, match=r"q.json: article 0, paragraph 0, question 0: missing 'question'"):
+    with pytest.raises(
+        DataError, match=r"q.json: article 0, paragraph 0, question 0: missing 'question'"
+    ):
         read_squad(path)
     bad.write_text('{"version": "1.1"}', encoding="utf-8")
     with pytest.raises(DataError, match="missing 'data'"):
