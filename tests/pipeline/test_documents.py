@@ -59,9 +59,13 @@ def test_split_documents_empty_input():
 
 def test_tokenize_documents_drops_and_counts_empty_sentences_and_documents():
     vocab = {"a": 1, "b": 2, "c": 3}
+    calls = []
 
     def encode(lines):
-        return [[vocab[w] for w in line.split() if w in vocab] for line in lines]
+        calls.append(len(lines))
+        rows = [[vocab[w] for w in line.split() if w in vocab] for line in lines]
+        splits = np.cumsum([0] + [len(r) for r in rows])
+        return np.array([i for r in rows for i in r], np.int32), None, splits
 
     docs = [
         DocumentLines("d:0", ["a b", "zzz", "c"]),
@@ -69,18 +73,18 @@ def test_tokenize_documents_drops_and_counts_empty_sentences_and_documents():
         DocumentLines("d:2", ["c c c"]),
     ]
     stats = TokenizeStats()
-    out = tokenize_documents(docs, encode, None, stats, max_lines_per_call=2)
+    out = tokenize_documents(docs, encode, stats, max_lines_per_call=2)
+    assert calls == [2, 2, 2]
     assert [d.doc_id for d in out] == ["d:0", "d:2"]
     assert out[0].token_ids.tolist() == [1, 2, 3]
     assert out[0].sentence_starts.tolist() == [0, 2, 3]
     assert out[1].token_ids.tolist() == [3, 3, 3]
+    assert out[1].sentence_starts.tolist() == [0, 3]
     assert (stats.sentences, stats.sentences_without_tokens, stats.documents_without_tokens) == (
         3,
         3,
         1,
     )
-    with pytest.raises(ValueError, match="exactly one"):
-        tokenize_documents(docs, encode, encode, stats)
 
 
 @pytest.fixture(scope="module")
