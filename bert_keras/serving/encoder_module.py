@@ -45,7 +45,7 @@ class EncoderModule(BertServingModule):
         )
         self.encoder = encoder
         specs = token_inputs.token_input_specs()
-        self.__call__ = tf.function(self._call, input_signature=[specs])
+        self.__call__ = tf.function(self._call, input_signature=[specs], autograph=False)
 
     def _call(self, inputs):
         outputs = self.encoder(inputs, training=False)

@@ -102,8 +102,12 @@ class FillMaskModule(BertServingModule):
         as one padding row / slot and cut back (the head's gather rejects empty shapes)."""
         batch_size, num_masks = tf.shape(positions)[0], tf.shape(positions)[1]
         extra_rows = tf.maximum(1 - batch_size, 0)
+        # The padding row has one real token: the encoder needs at least one in a batch.
         model_inputs = {
-            name: tf.pad(value, [[0, extra_rows], [0, 0]]) for name, value in inputs.items()
+            name: tf.pad(
+                value, [[0, extra_rows], [0, 0]], constant_values=int(name == "input_mask")
+            )
+            for name, value in inputs.items()
         }
         model_inputs["masked_lm_positions"] = tf.pad(
             positions, [[0, extra_rows], [0, tf.maximum(1 - num_masks, 0)]]

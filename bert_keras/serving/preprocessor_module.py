@@ -35,12 +35,12 @@ class PreprocessorModule(tf.Module):
         self.max_seq_length = int(preprocessor.packer.max_seq_length)
         single = list(text_inputs.text_input_specs(1).values())
         pair = list(text_inputs.text_input_specs(2).values())
-        self.serve_text = tf.function(self._serve_text, input_signature=single)
-        self.serve_pair = tf.function(self._serve_pair, input_signature=pair)
+        self.serve_text = tf.function(self._serve_text, input_signature=single, autograph=False)
+        self.serve_pair = tf.function(self._serve_pair, input_signature=pair, autograph=False)
         self.__call__ = self.serve_text
-        self.tokenize = tf.function(self._tokenize, input_signature=single)
+        self.tokenize = tf.function(self._tokenize, input_signature=single, autograph=False)
         ragged = tf.RaggedTensorSpec([None, None], tf.int32, ragged_rank=1)
-        self.bert_pack_inputs = tf.function(self._pack)
+        self.bert_pack_inputs = tf.function(self._pack, autograph=False)
         # Traced now so the SavedModel holds both arities.
         self.bert_pack_inputs.get_concrete_function([ragged])
         self.bert_pack_inputs.get_concrete_function([ragged, ragged])

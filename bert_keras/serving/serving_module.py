@@ -52,20 +52,27 @@ class BertServingModule(tf.Module):
             type_vocab_size=int(type_vocab_size),
             max_length=int(max_position_embeddings),
         )
+        # No autograph: these functions have no Python control flow on tensors, and
+        # converting the Keras call stack only slows tracing down.
         token_specs = token_inputs.token_input_specs()
+        token_signature = [token_specs[name] for name in token_inputs.TOKEN_INPUT_NAMES]
+        # The model, traced once; every signature calls this one graph function.
+        self.model_outputs = tf.function(
+            self._model_outputs, input_signature=token_signature, autograph=False
+        )
         self.from_tokens = tf.function(
-            self._from_tokens,
-            input_signature=[token_specs[name] for name in token_inputs.TOKEN_INPUT_NAMES],
+            self._from_tokens, input_signature=token_signature, autograph=False
         )
         self.from_examples = tf.function(
             self._from_examples,
             input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
+            autograph=False,
         )
         self.from_text = None
         if preprocessor is not None:
             text_specs = list(text_inputs.text_input_specs(self.num_segments).values())
             text_fn = self._from_text if self.num_segments == 1 else self._from_text_pair
-            self.from_text = tf.function(text_fn, input_signature=text_specs)
+            self.from_text = tf.function(text_fn, input_signature=text_specs, autograph=False)
 
     # --- Implemented by subclasses ---------------------------------------------------------
 
@@ -79,6 +86,15 @@ class BertServingModule(tf.Module):
 
     # --- Signatures -------------------------------------------------------------------------
 
+    def _model_outputs(self, input_word_ids, input_mask, input_type_ids):
+        return self.outputs_from_tokens(
+            {
+                "input_word_ids": input_word_ids,
+                "input_mask": input_mask,
+                "input_type_ids": input_type_ids,
+            }
+        )
+
     def _from_tokens(self, input_word_ids, input_mask, input_type_ids):
         inputs = token_inputs.validate_token_inputs(
             {
@@ -88,15 +104,15 @@ class BertServingModule(tf.Module):
             },
             **self._limits,
         )
-        return self.outputs_from_tokens(inputs)
+        return self.model_outputs(**inputs)
 
     def _from_examples(self, examples):
         inputs = token_inputs.parse_token_examples(examples, self.max_seq_length)
         inputs = token_inputs.validate_token_inputs(inputs, **self._limits)
-        return self.outputs_from_tokens(inputs)
+        return self.model_outputs(**inputs)
 
     def _from_text(self, text):
-        return self.outputs_from_tokens(self.tokens_from_text([text]))
+        return self.model_outputs(**self.tokens_from_text([text]))
 
     def _from_text_pair(self, text_a, text_b):
         check = tf.debugging.assert_equal(
@@ -104,7 +120,7 @@ class BertServingModule(tf.Module):
         )
         with tf.control_dependencies([check]):
             text_a = tf.identity(text_a)
-        return self.outputs_from_tokens(self.tokens_from_text([text_a, text_b]))
+        return self.model_outputs(**self.tokens_from_text([text_a, text_b]))
 
     def signatures(self) -> dict[str, tf.types.experimental.PolymorphicFunction]:
         """`serving_default` (text if there is a preprocessor, else tokens), `from_tokens`,

@@ -57,7 +57,8 @@ def validate_token_inputs(
 ) -> dict[str, tf.Tensor]:
     """Returns `inputs` after checks that fail the request with a message naming the input
     (TF Serving answers INVALID_ARGUMENT with it) instead of an index error deep in the model:
-    ids in [0, vocab_size), type ids in [0, type_vocab_size), T <= max_length, equal shapes."""
+    ids in [0, vocab_size), type ids in [0, type_vocab_size), T <= max_length, equal shapes,
+    a real token in every row."""
     word_ids = inputs["input_word_ids"]
     checks = [
         tf.debugging.assert_equal(
@@ -74,6 +75,11 @@ def validate_token_inputs(
             tf.shape(word_ids)[1],
             max_length,
             message=f"sequences longer than the model's {max_length} positions",
+        ),
+        tf.debugging.assert_equal(
+            tf.reduce_all(tf.reduce_any(tf.not_equal(inputs["input_mask"], 0), axis=1)),
+            True,
+            message="every row of input_mask needs a 1 (at least on its [CLS])",
         ),
         tf.debugging.assert_non_negative(word_ids, message="negative input_word_ids"),
         tf.debugging.assert_less(

@@ -203,6 +203,12 @@ def test_preprocessor_plus_encoder_equals_all_in_one(served, exported):
     expected_pairs = exported["preprocessor"]([tf.constant(PAIRS_A), tf.constant(PAIRS_B)])
     for name, value in expected_pairs.items():
         np.testing.assert_array_equal(pairs[name], value.numpy())
+    # TF Hub's preprocessor functions: tokenize, then bert_pack_inputs.
+    loaded_preprocessor = tf.saved_model.load(exported["paths"]["preprocessor"])
+    segments = [loaded_preprocessor.tokenize(tf.constant(t)) for t in (PAIRS_A, PAIRS_B)]
+    packed = loaded_preprocessor.bert_pack_inputs(segments)
+    for name, value in expected_pairs.items():
+        np.testing.assert_array_equal(packed[name], value.numpy())
     # TF Hub style: the tokens-only encoder on the preprocessor's output.
     encoder = tf.saved_model.load(exported["paths"]["encoder_tokens"])
     combined = encoder({name: tf.constant(preprocessed[name]) for name in expected_inputs})

@@ -67,6 +67,7 @@ def test_parse_empty_batch():
         ({"input_word_ids": [[2, -1, 3]]}, "negative input_word_ids"),
         ({"input_type_ids": [[0, 2, 0]]}, "type_vocab_size=2"),
         ({"input_mask": [[1, 1]]}, "input_mask must have the shape"),
+        ({"input_mask": [[0, 0, 0]]}, "every row of input_mask needs a 1"),
         (
             {name: [[1] * 9] for name in token_inputs.TOKEN_INPUT_NAMES},
             "longer than the model's 8 positions",
