@@ -99,6 +99,18 @@ def test_classifier_needs_its_labels_and_kind(tmp_path):
     assert not os.path.exists(tmp_path / "out" / "bert_classifier" / "1")
 
 
+def test_regression_checkpoint_builds_a_scoring_module(tmp_path):
+    model = BertClassifier(tiny_encoder(), num_classes=1)
+    info = _task_info(task="stsb", kind="regression", labels=[], num_classes=1)
+    prefix = _write_finetune_dir(tmp_path / "best", model, info)
+    options = exporter.resolve_options(prefix, exporter.ExportOptions())
+    module = exporter.build_serving_module("classifier", prefix, options)
+    assert module.is_regression and module.num_segments == 2
+    np.testing.assert_allclose(
+        module.classifier.output_dense.kernel.numpy(), model.output_dense.kernel.numpy()
+    )
+
+
 @pytest.mark.slow
 def test_cli_exports_a_finetuned_classifier(tmp_path):
     model = BertClassifier(tiny_encoder(seed=5), num_classes=3)
