@@ -116,7 +116,8 @@ def prepare(args) -> tuple[dict[str, str], str]:
 
 
 def run_ours(args, corpus: str, vocab: str, workers: int, tag: str) -> dict:
-    prefix = os.path.join(args.work_dir, f"ours_{tag}_{workers}w", "pretrain")
+    prefix = os.path.join(args.work_dir, f"ours_{tag}_{workers}w_{args.num_shards}s", "pretrain")
+    os.makedirs(os.path.dirname(prefix), exist_ok=True)
     for old in glob.glob(prefix + "-*"):
         os.remove(old)
     beam = ["--runner=DirectRunner", f"--direct_num_workers={workers}"]
@@ -130,6 +131,7 @@ def run_ours(args, corpus: str, vocab: str, workers: int, tag: str) -> dict:
         f"--output_file={prefix}",
         f"--vocab_file={vocab}",
         f"--dupe_factor={args.dupe_factor}",
+        f"--num_shards={args.num_shards}",
         *beam,
     ]
     wall, peak = measure(command, prefix + ".log")
@@ -172,6 +174,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--dupe_factor", type=int, default=5)
     parser.add_argument("--workers", default="1,2", help="Worker counts to run ours with.")
+    parser.add_argument(
+        "--num_shards", type=int, default=8, help="Ours: output shards (0: the runner decides)."
+    )
+    parser.add_argument(
+        "--skip_reference_on", default="", help="Corpus tags (x1, x10) to run without GB."
+    )
     args = parser.parse_args(argv)
     corpora, vocab = prepare(args)
     rows = []
@@ -181,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
             row = run_ours(args, corpus, vocab, workers, tag)
             rows.append({**row, "corpus": f"{tag} ({size_mb:.1f} MB)"})
             print(rows[-1], flush=True)
-        if args.reference_dir:
+        if args.reference_dir and tag not in args.skip_reference_on.split(","):
             row = run_reference(args, corpus, vocab, tag)
             rows.append({**row, "corpus": f"{tag} ({size_mb:.1f} MB)"})
             print(rows[-1], flush=True)

@@ -44,32 +44,29 @@ class CountWordsFn(beam.DoFn):
 
     def __init__(self, do_lower_case: bool):
         self._do_lower_case = do_lower_case
-        self._split = None
 
-    def setup(self):
+    def _split(self, lines: list[str]):
+        """(B,) lines -> (words,) bytes: the tokenizer's normalisation and word split.
+
+        Eager, like the pipeline's tokenization (see `pipeline.documents` for the
+        measurement): a tf.function's first call (tracing) costs seconds per worker, while
+        on batches of hundreds of lines eager calls cost about the same as traced ones.
+        """
         import tensorflow as tf
         import tensorflow_text as tf_text
 
         from bert_keras import tokenization
 
-        # The tokenizer's own word split (its module-level patterns), so counted words are
-        # the words BertWordPieceTokenizer looks up.
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-        def split(lines):
-            normalized = tokenization.normalize_text(lines, self._do_lower_case)
-            words = tf_text.regex_split(
-                normalized, tokenization._SPLIT_PATTERN, tokenization._KEEP_PATTERN
-            )
-            return words.flat_values
-
-        self._split = split
+        normalized = tokenization.normalize_text(tf.constant(lines, tf.string), self._do_lower_case)
+        # The tokenizer's own split patterns (module level), so counted words are the words
+        # BertWordPieceTokenizer looks up.
+        words = tf_text.regex_split(
+            normalized, tokenization._SPLIT_PATTERN, tokenization._KEEP_PATTERN
+        )
+        return words.flat_values.numpy()
 
     def process(self, lines: list[str]) -> Iterator[tuple[str, int]]:
-        import tensorflow as tf
-
-        assert self._split is not None
-        words = self._split(tf.constant(lines, tf.string)).numpy()
-        counts = collections.Counter(words.tolist())
+        counts = collections.Counter(self._split(lines).tolist())
         for word, count in counts.items():
             yield word.decode("utf-8"), count
 

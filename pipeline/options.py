@@ -42,7 +42,7 @@ class PretrainingDataOptions:
             (self.dupe_factor >= 1, "--dupe_factor must be >= 1"),
             (0.0 < self.masked_lm_prob <= 1.0, "--masked_lm_prob must be in (0, 1]"),
             (0.0 <= self.short_seq_prob <= 1.0, "--short_seq_prob must be in [0, 1]"),
-            (self.num_shards >= 1, "--num_shards must be >= 1"),
+            (self.num_shards >= 0, "--num_shards must be >= 0 (0: the runner decides)"),
             (self.documents_per_bucket >= 2, "--documents_per_bucket must be >= 2"),
             (
                 self.compression in COMPRESSION_CHOICES,
@@ -102,7 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.1,
         help="Probability of a target length shorter than max_seq_length.",
     )
-    parser.add_argument("--num_shards", type=int, default=8, help="Output shards.")
+    parser.add_argument(
+        "--num_shards",
+        type=int,
+        default=8,
+        help="Output shards; 0 lets the runner decide, which skips the shuffle before "
+        "writing (records are written where they are made).",
+    )
     parser.add_argument(
         "--compression", default="NONE", type=str.upper, choices=COMPRESSION_CHOICES
     )

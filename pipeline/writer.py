@@ -51,14 +51,13 @@ def output_suffix(compression: str) -> str:
     return ".tfrecord.gz" if compression == "GZIP" else ".tfrecord"
 
 
-def shard_paths(output_prefix: str, num_shards: int, compression: str) -> list[str]:
-    """The files WriteShards writes."""
-    suffix = output_suffix(compression)
-    return [f"{output_prefix}-{i:05d}-of-{num_shards:05d}{suffix}" for i in range(num_shards)]
-
-
 class WriteShards(beam.PTransform):
-    """Serialized examples -> `num_shards` TFRecord files under `output_prefix`."""
+    """Serialized examples -> `num_shards` TFRecord files under `output_prefix`.
+
+    With `num_shards=0` the runner picks the number of files and writes each bundle where
+    it was made; a fixed count needs a shuffle (a GroupByKey) of every record first, which
+    the in-process DirectRunner holds in memory.
+    """
 
     def __init__(self, output_prefix: str, num_shards: int, compression: str = "NONE"):
         super().__init__()

@@ -264,6 +264,15 @@ def test_gzip_shards_whole_word_masking(tmp_path):
     assert partial == 0 and whole > 0
 
 
+def test_runner_chosen_shard_count(tmp_path):
+    write_text(str(tmp_path / "c.txt"), generate_corpus(5, seed=7))
+    prefix, counters = _run(
+        str(tmp_path), str(tmp_path / "c.txt"), ["--num_shards=0", "--dupe_factor=1"]
+    )
+    files = glob.glob(prefix + "-*-of-*.tfrecord")
+    assert files and len(read_records(prefix)) == counters[metrics.INSTANCES] > 0
+
+
 def test_bad_input_is_skipped_and_counted(tmp_path):
     corpus = tmp_path / "corpus"
     write_text(str(corpus / "good.txt"), generate_corpus(4, seed=3))
