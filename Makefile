@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= out/demo
 
-.PHONY: install test test-fast lint typecheck bazel bazel-test-all demo pipeline-demo lock clean
+.PHONY: install test test-fast lint typecheck bazel bazel-test-all bazel-test-fast demo pipeline-demo lock clean
 
 install: $(VENV)/.installed
 
@@ -37,9 +37,12 @@ typecheck: install
 bazel: install
 	scripts/bazel_check.sh
 
-# Every test file under Bazel (slow: one process per file).
+# Every test file under Bazel, one process each (slower than pytest; the suite already runs there).
 bazel-test-all: install
 	bazel test //...
+
+bazel-test-fast: install
+	bazel test --test_arg=-m --test_arg="not slow" //...
 
 # Until the end-to-end demo lands, the main job runs the data pipeline on the default corpus.
 demo: install
