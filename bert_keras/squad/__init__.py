@@ -1,7 +1,6 @@
 """Extractive question answering on SQuAD 1.1 / 2.0: reading, features, decoding,
 evaluation and the fine-tuning driver (`python -m bert_keras.finetune --task=squad_v1`)."""
 
-from bert_keras.squad.evaluate import evaluate
 from bert_keras.squad.features import SquadFeatures, convert_examples_to_features
 from bert_keras.squad.postprocess import Predictions, predict_answers, write_predictions
 from bert_keras.squad.reader import Answer, SquadExample, gold_answers, read_squad
@@ -12,7 +11,6 @@ __all__ = [
     "SquadExample",
     "SquadFeatures",
     "convert_examples_to_features",
-    "evaluate",
     "gold_answers",
     "predict_answers",
     "read_squad",

@@ -1,0 +1,120 @@
+"""The SQuAD driver end to end on tiny synthetic files: train a tiny model for a few
+steps, predict, write the official files, score; then predict again from the saved run."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import pytest
+
+from bert_keras.config import BertConfig
+from bert_keras.squad.train import SquadOptions, run
+from tests.bert_keras.squad.squad_test_util import VOCAB, qa, write_squad, write_vocab
+
+pytestmark = pytest.mark.slow
+
+CITIES, NAMES = ["paris", "rome", "london"], ["emile", "she", "he"]
+CONFIG = BertConfig(
+    vocab_size=len(VOCAB),
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=64,
+    max_position_embeddings=48,
+)
+
+
+def _paragraphs(n, seed, v2=False):
+    rng = random.Random(seed)
+    paragraphs = []
+    for i in range(n):
+        city, name, year = rng.choice(CITIES), rng.choice(NAMES), str(rng.randint(1800, 1999))
+        filler = " ".join(rng.choice(["the", "river", "bridge", "near", "city"]) for _ in range(8))
+        context = f"{filler}, the bridge of {city.title()} was built in {year} by {name}."
+        questions = [
+            qa(f"{i}w", "who built it?", [(name, context.rindex(name))]),
+            qa(f"{i}y", "when was it built?", [(year, context.index(year))]),
+        ]
+        if v2:
+            questions = [dict(q, is_impossible=False) for q in questions]
+            questions.append(qa(f"{i}n", "where did she live?", [], True, [(city, 0)]))
+        paragraphs.append((context, questions))
+    return paragraphs
+
+
+@pytest.mark.parametrize("task", ["squad_v1", "squad_v2"])
+def test_train_predict_and_reload(tmp_path, task):
+    v2 = task == "squad_v2"
+    train = write_squad(tmp_path / "train.json", _paragraphs(24, 0, v2))
+    dev = write_squad(tmp_path / "dev.json", _paragraphs(6, 1, v2))
+    config = tmp_path / "bert_config.json"
+    CONFIG.to_json_file(str(config))
+    options = SquadOptions(
+        task=task,
+        output_dir=str(tmp_path / "out"),
+        vocab_file=write_vocab(tmp_path / "vocab.txt"),
+        train_file=train,
+        predict_file=dev,
+        bert_config_file=str(config),
+        max_seq_length=24,  # Two or three windows per passage.
+        doc_stride=8,
+        max_query_length=8,
+        train_batch_size=16,
+        eval_batch_size=32,
+        learning_rate=1e-3,
+        num_train_epochs=2,
+        max_answer_length=4,
+        seed=3,
+    )
+    summary = run(options)
+    assert summary["train"]["windows"] > summary["train"]["examples"]  # Windowed.
+    out = tmp_path / "out"
+    predictions = json.loads((out / "predictions.json").read_text("utf-8"))
+    dev_data = json.loads((tmp_path / "dev.json").read_text("utf-8"))
+    contexts = {q["id"]: p["context"] for p in dev_data["data"][0]["paragraphs"] for q in p["qas"]}
+    assert set(predictions) == set(contexts)
+    assert all(text in contexts[qid] for qid, text in predictions.items())
+    assert (out / "nbest_predictions.json").exists()
+    assert (out / "null_odds.json").exists() == v2
+    metrics = summary["metrics"]
+    assert metrics["total"] == len(contexts) and 0.0 <= metrics["f1"] <= 100.0
+    assert ("NoAns_total" in metrics) == v2
+    results = json.loads((out / "eval_results.json").read_text("utf-8"))
+    assert results["metrics"] == pytest.approx(metrics)
+    final = out / "final"
+    info = json.loads((final / "task_info.json").read_text("utf-8"))
+    assert info["version_2_with_negative"] == v2 and info["doc_stride"] == 8
+    assert os.path.exists(final / "bert_config.json") and os.path.exists(final / "vocab.txt")
+
+    # Prediction only, from the saved run: the same predictions.
+    again = SquadOptions(
+        task=task,
+        output_dir=str(tmp_path / "again"),
+        vocab_file=str(final / "vocab.txt"),
+        predict_file=dev,
+        init_checkpoint=str(final),
+        max_seq_length=24,
+        doc_stride=8,
+        max_query_length=8,
+        max_answer_length=4,
+    )
+    rerun = run(again)
+    assert json.loads((tmp_path / "again" / "predictions.json").read_text("utf-8")) == predictions
+    assert rerun["metrics"] == pytest.approx(metrics)
+
+
+def test_prediction_needs_a_span_head(tmp_path):
+    options = SquadOptions(
+        task="squad_v1",
+        output_dir=str(tmp_path / "out"),
+        vocab_file=write_vocab(tmp_path / "vocab.txt"),
+        predict_file=write_squad(tmp_path / "dev.json", _paragraphs(1, 0)),
+        max_seq_length=24,
+        max_query_length=8,
+    )
+    with pytest.raises(ValueError, match="needs --init_checkpoint"):
+        run(options)
+    with pytest.raises(ValueError, match="SQuAD tasks are"):
+        run(SquadOptions(task="squad", output_dir="x", vocab_file="v", predict_file="p"))
