@@ -152,8 +152,14 @@ GLUE_TASKS: dict[str, TaskSpec] = {
         "wnli", CLASSIFICATION, _ACC, _pair("sentence1", "sentence2", "label"), "WNLI.tsv"
     ),
 }
-_ALIASES = {"sst2": "sst-2", "stsb": "sts-b", "sts_b": "sts-b", "sst_2": "sst-2"}
-GENERIC_TASKS = (CLASSIFICATION, REGRESSION, "conll")
+_ALIASES = {
+    "sst2": "sst-2",
+    "stsb": "sts-b",
+    "sts_b": "sts-b",
+    "sst_2": "sst-2",
+    "generic": CLASSIFICATION,
+}
+GENERIC_TASKS = (CLASSIFICATION, "generic", REGRESSION, "conll")
 TASK_NAMES = tuple(GLUE_TASKS) + GENERIC_TASKS
 
 

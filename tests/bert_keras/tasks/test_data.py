@@ -48,7 +48,7 @@ def test_generic_task_by_name(tmp_path):
     _write(tmp_path / "train.jsonl", '{"text": "a", "y": "pos"}\n{"text": "b", "y": "neg"}\n')
     _write(tmp_path / "dev.jsonl", '{"text": "c", "y": "pos"}\n')
     spec = get_task(
-        "classification",
+        "generic",  # = "classification"; pipeline.stdlib_task writes such files.
         train_file=str(tmp_path / "train.jsonl"),
         dev_file=str(tmp_path / "dev.jsonl"),
         columns=Columns("text", label="y"),
