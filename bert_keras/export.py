@@ -74,9 +74,11 @@ def main(argv):
         include_preprocessor=_INCLUDE_PREPROCESSOR.value,
         task_info=_TASK_INFO.value,
     )
+    export_dir = _EXPORT_DIR.value
+    assert export_dir is not None  # A required flag.
     path = exporter.export(
         _KIND.value,
-        _EXPORT_DIR.value,
+        export_dir,
         checkpoint=_CHECKPOINT.value,
         options=options,
         model_name=_MODEL_NAME.value,

@@ -17,12 +17,14 @@ from bert_keras.serving.serving_module import BertServingModule
 
 
 class ClassifierModule(BertServingModule):
-    """Args:
-    classifier: a `BertClassifier`.
-    preprocessor: a `BertTextPreprocessor` for the raw-text `serving_default`.
-    labels: the label strings, index i = class i (as fine-tuning numbered them); must
-        have `classifier.num_classes` entries; None or [] for a regression model.
-    num_segments: 1 (`text`) or 2 (`text_a`, `text_b`).
+    """A `BertClassifier` with the serving signatures.
+
+    Args:
+        classifier: a `BertClassifier`.
+        preprocessor: a `BertTextPreprocessor` for the raw-text `serving_default`.
+        labels: the label strings, index i = class i (as fine-tuning numbered them); must
+            have `classifier.num_classes` entries; None or [] for a regression model.
+        num_segments: 1 (`text`) or 2 (`text_a`, `text_b`).
     """
 
     def __init__(self, classifier, preprocessor, labels=None, num_segments=1):

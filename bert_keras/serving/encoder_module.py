@@ -19,12 +19,14 @@ from bert_keras.serving.serving_module import BertServingModule
 
 
 class EncoderModule(BertServingModule):
-    """Args:
-    encoder: a `BertEncoder`.
-    preprocessor: a `BertTextPreprocessor` for a raw-text `serving_default`, or None
-        (TF Hub's split: serve tokens, pair with a preprocessor SavedModel).
-    num_segments: 1 or 2 text inputs.
-    max_seq_length: T of the tf.Example path; None: the preprocessor's.
+    """A `BertEncoder` with the serving signatures and a TF-Hub-style `__call__`.
+
+    Args:
+        encoder: a `BertEncoder`.
+        preprocessor: a `BertTextPreprocessor` for a raw-text `serving_default`, or None
+            (TF Hub's split: serve tokens, pair with a preprocessor SavedModel).
+        num_segments: 1 or 2 text inputs.
+        max_seq_length: T of the tf.Example path; None: the preprocessor's.
     """
 
     def __init__(self, encoder, preprocessor=None, num_segments=1, max_seq_length=None):

@@ -172,6 +172,8 @@ def build_serving_module(kind: str, checkpoint: str | None, options: ExportOptio
 
     if kind not in KINDS:
         raise ValueError(f"--kind={kind!r}: choose one of {', '.join(KINDS)}.")
+    if options.vocab_file is None or options.do_lower_case is None or not options.max_seq_length:
+        raise ValueError("build_serving_module takes options filled by resolve_options.")
     preprocessor = build_preprocessor(
         options.vocab_file, options.do_lower_case, options.max_seq_length
     )

@@ -27,12 +27,14 @@ MASK_TOKEN = "[MASK]"
 
 
 class FillMaskModule(BertServingModule):
-    """Args:
-    pretrainer: a `BertPretrainer`.
-    preprocessor: a `BertTextPreprocessor` (its tokenizer's vocabulary names the ids).
-    num_segments: 1 (`text`) or 2 (`text_a`, `text_b`).
-    top_k: predictions per mask.
-    max_masks: masks predicted per sequence (the first ones), bounding the work.
+    """A `BertPretrainer`'s masked-LM head with the serving signatures, as fill-mask.
+
+    Args:
+        pretrainer: a `BertPretrainer`.
+        preprocessor: a `BertTextPreprocessor` (its tokenizer's vocabulary names the ids).
+        num_segments: 1 (`text`) or 2 (`text_a`, `text_b`).
+        top_k: predictions per mask.
+        max_masks: masks predicted per sequence (the first ones), bounding the work.
     """
 
     def __init__(self, pretrainer, preprocessor, num_segments=1, top_k=5, max_masks=20):

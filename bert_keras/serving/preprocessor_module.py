@@ -25,8 +25,10 @@ from bert_keras.serving import text_inputs
 
 
 class PreprocessorModule(tf.Module):
-    """Args:
-    preprocessor: a `bert_keras.preprocessing.BertTextPreprocessor`.
+    """Text -> token inputs, TF Hub's preprocessor interface.
+
+    Args:
+        preprocessor: a `bert_keras.preprocessing.BertTextPreprocessor`.
     """
 
     def __init__(self, preprocessor):

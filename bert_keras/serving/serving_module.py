@@ -28,7 +28,7 @@ class BertServingModule(tf.Module):
         preprocessor: a `BertTextPreprocessor` (text -> token inputs), or None for a
             model served on token tensors only.
         num_segments: 1 (single sentence: `text`) or 2 (pairs: `text_a`, `text_b`).
-        max_seq_length: T of the text and tf.Example paths; None: the preprocessor's.
+        max_seq_length: T of the tf.Example path (the text path packs to the preprocessor's).
         vocab_size, type_vocab_size, max_position_embeddings: the encoder's, to validate
             token requests.
     """

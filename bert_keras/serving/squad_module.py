@@ -35,11 +35,18 @@ Dimensions: B questions, W windows of the batch, T max_seq_length, P passage pie
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from bert_keras.checkpoints import config_from_checkpoint
+from bert_keras.models import BertEncoder, BertSpanLabeler
+from bert_keras.serving.exporter import TASK_INFO_NAMES, find_beside
 from bert_keras.serving.serving_module import BertServingModule
+from bert_keras.tokenization import BertWordPieceTokenizer
 
 TEXT_INPUT_NAMES = ("question", "context")
 
@@ -238,14 +245,6 @@ def build_squad_module(checkpoint: str, options) -> SquadModule:
     max_seq_length settled); doc_stride, max_query_length, max_answer_length and the v2
     settings come from the run's task_info.json beside the checkpoint.
     """
-    import dataclasses
-    import json
-
-    from bert_keras.checkpoints import config_from_checkpoint
-    from bert_keras.models import BertEncoder, BertSpanLabeler
-    from bert_keras.serving.exporter import TASK_INFO_NAMES, find_beside
-    from bert_keras.tokenization import BertWordPieceTokenizer
-
     info_path = options.task_info or find_beside(checkpoint, TASK_INFO_NAMES)
     if info_path is None:
         raise ValueError(
