@@ -117,15 +117,15 @@ def doc_windows(num_pieces: int, max_tokens_for_doc: int, doc_stride: int):
 
 def max_context_owner(windows, num_pieces: int) -> np.ndarray:
     """(P,) int: the window each passage piece has the most context in (GB's rule)."""
-    if num_pieces == 0:
-        return np.zeros([0], np.int64)
-    positions = np.arange(num_pieces)
-    scores = np.full([len(windows), num_pieces], -np.inf)  # (W, P)
+    best = np.full([num_pieces], -np.inf)
+    owner = np.zeros([num_pieces], np.int64)
     for w, (start, length) in enumerate(windows):
-        inside = positions[start : start + length]
-        left, right = inside - start, start + length - 1 - inside
-        scores[w, start : start + length] = np.minimum(left, right) + 0.01 * length
-    return np.argmax(scores, axis=0)  # First maximum, as GB's strict `>`.
+        local = np.arange(length)
+        score = np.minimum(local, length - 1 - local) + 0.01 * length
+        better = score > best[start : start + length]  # Strict: the first window keeps ties.
+        best[start : start + length] = np.where(better, score, best[start : start + length])
+        owner[start : start + length][better] = w
+    return owner
 
 
 def _byte_to_char(text: str) -> np.ndarray:
