@@ -246,22 +246,21 @@ class PretrainingTrainer:
                 if scaled:
                     loss = self.optimizer.scale_loss(loss)
             grads = tape.gradient(loss, self.variables)
-            grads = [tf.convert_to_tensor(g) for g in grads]
-            return grads, tf.stack([terms[name] for name in LOSS_TERM_NAMES])
+            # Variables the loss does not reach (the pooler without NSP) get no update.
+            used = [i for i, g in enumerate(grads) if g is not None]
+            grads = [tf.convert_to_tensor(grads[i]) for i in used]
+            return used, grads, tf.stack([terms[name] for name in LOSS_TERM_NAMES])
 
-        if accum == 1:
-            grads, terms = micro_step(inputs, labels)
-        else:
-            grads = [tf.zeros(v.shape, v.dtype) for v in self.variables]
-            terms = tf.zeros([len(LOSS_TERM_NAMES)], tf.float32)
-            for i in tf.range(accum):
-                start = i * micro
-                x, y = tf.nest.map_structure(
-                    lambda t, start=start: t[start : start + micro], (inputs, labels)
-                )  # (M, ...)
-                g, t = micro_step(x, y)
+        def chunk(i):  # Micro-batch i: (M, ...) slices of the replica's batch.
+            return tf.nest.map_structure(lambda t: t[i * micro : (i + 1) * micro], (inputs, labels))
+
+        used, grads, terms = micro_step(*chunk(0))
+        if accum > 1:
+            for i in tf.range(1, accum):
+                _, g, t = micro_step(*chunk(i))
                 grads = [a + b for a, b in zip(grads, g, strict=True)]
                 terms += t
+        variables = [self.variables[i] for i in used]
 
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         scale = tf.cast(self.optimizer.dynamic_scale, tf.float32) if scaled else tf.constant(1.0)
@@ -269,7 +268,7 @@ class PretrainingTrainer:
             grads, norm = tf.clip_by_global_norm(grads, self.config.clip_norm * scale)
         else:
             norm = tf.linalg.global_norm(grads)
-        self.optimizer.apply(grads, self.variables)
+        self.optimizer.apply(grads, variables)
         terms = ctx.all_reduce(tf.distribute.ReduceOp.SUM, terms)
         return terms, norm / scale
 

@@ -116,8 +116,8 @@ def test_gradient_accumulation_matches_the_full_batch(data, tmp_path):
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_and_dynamic_masking_run(data, tmp_path, precision):
     overrides = {}
-    if precision == "bf16":  # Also: LAMB, dynamic masking of records without masks.
-        spec = records.RecordSpec(SEQ, 0, has_masked_lm=False)
+    if precision == "bf16":  # Also: LAMB, RoBERTa-style records (no masks, no NSP).
+        spec = records.RecordSpec(SEQ, 0, has_masked_lm=False, has_next_sentence=False)
         glob = record_utils.write_records(str(tmp_path / "records"), spec, per_file=32)
         overrides = dict(
             input_file=glob, masking="dynamic", vocab_file=data["vocab"], optimizer="lamb"
@@ -127,6 +127,8 @@ def test_mixed_precision_and_dynamic_masking_run(data, tmp_path, precision):
     )
     assert metrics["step"] == 10 and np.isfinite(metrics["loss"])
     assert metrics["mlm_accuracy"] > 0 and np.isfinite(metrics["weights_global_norm"])
+    if precision == "bf16":
+        assert metrics["nsp_loss"] == 0.0
 
 
 def test_flagfile_is_read(data, tmp_path):
