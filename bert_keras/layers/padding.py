@@ -24,7 +24,8 @@ import keras
 from keras import ops
 
 
-def _in_xla_context() -> bool:
+def in_xla_context() -> bool:
+    """True while tracing inside an XLA cluster (`jit_compile=True`), where shapes are static."""
     if keras.backend.backend() != "tensorflow":
         return False
     import tensorflow as tf
@@ -71,7 +72,7 @@ class TrimPadding(keras.layers.Layer):
         self.multiple_of = int(multiple_of)
 
     def call(self, inputs):
-        if _in_xla_context():
+        if in_xla_context():
             return list(inputs)
         length = trimmed_length(inputs[0], self.multiple_of)
         return [ops.slice(x, (0, 0), (ops.shape(x)[0], length)) for x in inputs]
@@ -112,7 +113,7 @@ class UnpadTokens(keras.layers.Layer):
         x, mask = inputs
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
         flat = ops.reshape(x, (-1, ops.shape(x)[2]))  # (B * L, D)
-        if _in_xla_context():
+        if in_xla_context():
             everything = ops.arange(batch * length, dtype="int32")
             return [flat, everything, everything]
         real = ops.reshape(ops.not_equal(mask, 0), (-1,))  # (B * L,)
@@ -131,7 +132,7 @@ class UnpadTokens(keras.layers.Layer):
 def pad_tokens(x_flat, inverse, batch, length):
     """(N, ...) packed rows -> (B, L, ...), zeros at padding. Inside XLA: a reshape."""
     rest = tuple(ops.shape(x_flat)[1:])
-    if _in_xla_context():
+    if in_xla_context():
         return ops.reshape(x_flat, (batch, length) + rest)
     padded = ops.concatenate([x_flat, ops.zeros_like(x_flat[:1])], axis=0)  # (N + 1, ...)
     return ops.reshape(ops.take(padded, inverse, axis=0), (batch, length) + rest)
@@ -140,7 +141,7 @@ def pad_tokens(x_flat, inverse, batch, length):
 def unpad_tokens(x, positions):
     """(B, L, ...) -> the (N, ...) rows at `positions`. Inside XLA: a reshape."""
     flat = ops.reshape(x, (-1,) + tuple(ops.shape(x)[2:]))  # (B * L, ...)
-    return flat if _in_xla_context() else ops.take(flat, positions, axis=0)
+    return flat if in_xla_context() else ops.take(flat, positions, axis=0)
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
