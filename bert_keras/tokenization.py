@@ -113,6 +113,28 @@ def check_vocab(vocab: Sequence[str], source: str = "vocabulary") -> None:
         )
 
 
+def _drop_invalid_utf8(strings: tf.Tensor) -> tf.Tensor:
+    """Invalid UTF-8 sequences -> U+FFFD (removed with the control characters next).
+
+    Transcoding is the slowest step of the normalisation, so it only runs when some string
+    of the batch is not valid UTF-8: RE2's `.` never matches an invalid byte, and encoded
+    surrogates (which RE2 accepts) are excluded explicitly.
+    """
+
+    def transcode():
+        return tf.strings.unicode_transcode(
+            strings,
+            input_encoding="UTF-8",
+            output_encoding="UTF-8",
+            errors="replace",
+            replacement_char=0xFFFD,
+            replace_control_characters=False,
+        )
+
+    valid = tf.reduce_all(tf.strings.regex_full_match(strings, r"(?s)[^\x{D800}-\x{DFFF}]*"))
+    return tf.cond(valid, lambda: tf.identity(strings), transcode)
+
+
 def normalize_text(strings: tf.Tensor, lower_case: bool = True) -> tf.Tensor:
     """GB's text cleaning, CJK spacing and (if lower_case) lower + NFD + strip Mn.
 
@@ -123,14 +145,7 @@ def normalize_text(strings: tf.Tensor, lower_case: bool = True) -> tf.Tensor:
     Returns:
       tf.string tensor of the same shape, with ' ' the only whitespace.
     """
-    s = tf.strings.unicode_transcode(
-        strings,
-        input_encoding="UTF-8",
-        output_encoding="UTF-8",
-        errors="replace",
-        replacement_char=0xFFFD,
-        replace_control_characters=False,
-    )
+    s = _drop_invalid_utf8(strings)
     s = tf.strings.regex_replace(s, f"[{_WHITESPACE_CLASS}]", " ")
     s = tf.strings.regex_replace(s, r"[\p{Cc}\p{Cf}\x{FFFD}]", "")
     s = tf.strings.regex_replace(s, f"[{_CJK_CLASS}]", r" \0 ")
