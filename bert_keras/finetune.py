@@ -22,9 +22,12 @@ with bert_config.json, vocab.txt and task_info.json), `eval_history.jsonl`,
 
 from absl import app, flags
 
+from bert_keras.squad import train as squad
 from bert_keras.tasks import registry
 from bert_keras.tasks.finetuning import MIXED_PRECISION, FinetuneOptions, run
 from bert_keras.training import distribution
+
+squad.define_flags()  # --predict_file, --doc_stride, ... for --task=squad_v1|squad_v2.
 
 _TASK = flags.DEFINE_string("task", None, f"One of {registry.TASK_NAMES} (GLUE names).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Directory with the task's files.")
@@ -76,6 +79,9 @@ def main(argv):
     del argv
     # The strategy first: it must exist before any op touches a device.
     strategy = distribution.create_strategy(_STRATEGY.value)
+    if _TASK.value in squad.TASKS:
+        squad.run(squad.options_from_flags(flags.FLAGS), strategy)
+        return
     options = FinetuneOptions(
         **{
             name: flags.FLAGS[name].value
