@@ -44,9 +44,9 @@ bazel-test-all: install
 bazel-test-fast: install
 	bazel test --test_arg=-m --test_arg="not slow" //...
 
-# Until the end-to-end demo lands, the main job runs the data pipeline on the default corpus.
+# The main job end to end on the default corpus: corpus -> vocab -> records -> pretrain -> fine-tune -> export -> predict.
 demo: install
-	$(PY) -m pipeline.demo --output_dir=$(OUT)
+	$(PY) -m bert_keras.demo --output_dir=$(OUT)
 
 lock:
 	$(PY) -m pip freeze --exclude-editable --exclude bert-keras | sort > requirements.lock

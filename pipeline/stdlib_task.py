@@ -7,8 +7,8 @@ they come from (`asyncio`, `email`, ...), restricted to the `num_labels` package
 most passages. Train/dev/test are split by document (a seeded hashlib of its file path
 and index), so a dev passage never comes from a document seen in training. Deterministic for a given Python version.
 
-Writes generic classification TSVs (`sentence<TAB>label`, header; test without labels,
-with an `index` column) that `bert_keras.finetune --task=generic` reads:
+Writes generic classification TSVs (`index<TAB>sentence<TAB>label` with a header; test
+without the label) that `bert_keras.finetune --task=generic` reads:
 
     python -m pipeline.stdlib_task --output_dir=/tmp/stdlib_task
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import csv
 import hashlib
 import os
 import sys
@@ -94,18 +93,18 @@ def _clean(text: str) -> str:
 
 
 def write_task(output_dir: str, splits: dict[str, list[tuple[str, str]]]) -> dict[str, int]:
-    """Writes train.tsv, dev.tsv (sentence, label) and test.tsv (index, sentence)."""
+    """Writes train.tsv, dev.tsv (index, sentence, label) and test.tsv (index, sentence)."""
     tf.io.gfile.makedirs(output_dir)
     counts = {}
     for split, rows in splits.items():
         with tf.io.gfile.GFile(os.path.join(output_dir, f"{split}.tsv"), "w") as f:
-            writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, lineterminator="\n")
+            # GLUE's TSV layout: no quoting, so a quote in a passage stays a plain character.
             if split == "test":
-                writer.writerow(["index", "sentence"])
-                writer.writerows((i, _clean(passage)) for i, (passage, _) in enumerate(rows))
+                f.write("index\tsentence\n")
+                f.write("".join(f"{i}\t{_clean(p)}\n" for i, (p, _) in enumerate(rows)))
             else:
-                writer.writerow(["sentence", "label"])
-                writer.writerows((_clean(passage), label) for passage, label in rows)
+                f.write("index\tsentence\tlabel\n")
+                f.write("".join(f"{i}\t{_clean(p)}\t{label}\n" for i, (p, label) in enumerate(rows)))
         counts[split] = len(rows)
     return counts
 
