@@ -4,6 +4,7 @@ steps, predict, write the official files, score; then predict again from the sav
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 
@@ -44,33 +45,7 @@ def _paragraphs(n, seed, v2=False):
     return paragraphs
 
 
-@pytest.mark.parametrize("task", ["squad_v1", "squad_v2"])
-def test_train_predict_and_reload(tmp_path, task):
-    v2 = task == "squad_v2"
-    train = write_squad(tmp_path / "train.json", _paragraphs(24, 0, v2))
-    dev = write_squad(tmp_path / "dev.json", _paragraphs(6, 1, v2))
-    config = tmp_path / "bert_config.json"
-    CONFIG.to_json_file(str(config))
-    options = SquadOptions(
-        task=task,
-        output_dir=str(tmp_path / "out"),
-        vocab_file=write_vocab(tmp_path / "vocab.txt"),
-        train_file=train,
-        predict_file=dev,
-        bert_config_file=str(config),
-        max_seq_length=24,  # Two or three windows per passage.
-        doc_stride=8,
-        max_query_length=8,
-        train_batch_size=16,
-        eval_batch_size=32,
-        learning_rate=1e-3,
-        num_train_epochs=2,
-        max_answer_length=4,
-        seed=3,
-    )
-    summary = run(options)
-    assert summary["train"]["windows"] > summary["train"]["examples"]  # Windowed.
-    out = tmp_path / "out"
+def _check_outputs(tmp_path, out, summary, v2):
     predictions = json.loads((out / "predictions.json").read_text("utf-8"))
     dev_data = json.loads((tmp_path / "dev.json").read_text("utf-8"))
     contexts = {q["id"]: p["context"] for p in dev_data["data"][0]["paragraphs"] for q in p["qas"]}
@@ -83,26 +58,92 @@ def test_train_predict_and_reload(tmp_path, task):
     assert ("NoAns_total" in metrics) == v2
     results = json.loads((out / "eval_results.json").read_text("utf-8"))
     assert results["metrics"] == pytest.approx(metrics)
-    final = out / "final"
-    info = json.loads((final / "task_info.json").read_text("utf-8"))
+    assert summary["train"]["windows"] > summary["train"]["examples"]  # Windowed.
+    info = json.loads((out / "final" / "task_info.json").read_text("utf-8"))
     assert info["version_2_with_negative"] == v2 and info["doc_stride"] == 8
-    assert os.path.exists(final / "bert_config.json") and os.path.exists(final / "vocab.txt")
+    assert os.path.exists(out / "final" / "bert_config.json")
+    return predictions
 
-    # Prediction only, from the saved run: the same predictions.
-    again = SquadOptions(
-        task=task,
-        output_dir=str(tmp_path / "again"),
-        vocab_file=str(final / "vocab.txt"),
+
+def test_v1_through_finetune_flags(tmp_path):
+    from absl import flags
+
+    from bert_keras import finetune
+
+    config = tmp_path / "bert_config.json"
+    CONFIG.to_json_file(str(config))
+    argv = [
+        "finetune",
+        "--task=squad_v1",
+        f"--train_file={write_squad(tmp_path / 'train.json', _paragraphs(24, 0))}",
+        f"--predict_file={write_squad(tmp_path / 'dev.json', _paragraphs(6, 1))}",
+        f"--vocab_file={write_vocab(tmp_path / 'vocab.txt')}",
+        f"--bert_config_file={config}",
+        f"--output_dir={tmp_path / 'out'}",
+        "--max_seq_length=24",
+        "--doc_stride=8",
+        "--max_query_length=8",
+        "--max_answer_length=4",
+        "--n_best_size=5",
+        "--train_batch_size=16",
+        "--learning_rate=1e-3",
+        "--num_train_epochs=2",
+    ]
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(argv)
+    try:
+        finetune.main([])
+    finally:
+        flags.FLAGS.unparse_flags()
+    out = tmp_path / "out"
+    summary = json.loads((out / "eval_results.json").read_text("utf-8"))
+    _check_outputs(tmp_path, out, summary, v2=False)
+    assert summary["train"]["steps"] == math.ceil(summary["train"]["windows"] * 2 / 16)
+
+
+def test_v2_train_predict_and_reload(tmp_path):
+    train = write_squad(tmp_path / "train.json", _paragraphs(24, 0, v2=True))
+    dev = write_squad(tmp_path / "dev.json", _paragraphs(6, 1, v2=True))
+    config = tmp_path / "bert_config.json"
+    CONFIG.to_json_file(str(config))
+    common = dict(
+        task="squad_v2",
         predict_file=dev,
-        init_checkpoint=str(final),
-        max_seq_length=24,
+        max_seq_length=24,  # Two or three windows per passage.
         doc_stride=8,
         max_query_length=8,
         max_answer_length=4,
+        null_score_diff_threshold=-0.5,
+    )
+    options = SquadOptions(
+        output_dir=str(tmp_path / "out"),
+        vocab_file=write_vocab(tmp_path / "vocab.txt"),
+        train_file=train,
+        bert_config_file=str(config),
+        train_batch_size=16,
+        eval_batch_size=32,
+        learning_rate=1e-3,
+        num_train_epochs=2,
+        seed=3,
+        **common,
+    )
+    summary = run(options)
+    predictions = _check_outputs(tmp_path, tmp_path / "out", summary, v2=True)
+    null_odds = json.loads((tmp_path / "out" / "null_odds.json").read_text("utf-8"))
+    for qid, text in predictions.items():  # The threshold decides "" from the odds.
+        assert (text == "") == (null_odds[qid] > -0.5)
+
+    # Prediction only, from the saved run: the same predictions.
+    final = tmp_path / "out" / "final"
+    again = SquadOptions(
+        output_dir=str(tmp_path / "again"),
+        vocab_file=str(final / "vocab.txt"),
+        init_checkpoint=str(final),
+        **common,
     )
     rerun = run(again)
     assert json.loads((tmp_path / "again" / "predictions.json").read_text("utf-8")) == predictions
-    assert rerun["metrics"] == pytest.approx(metrics)
+    assert rerun["metrics"] == pytest.approx(summary["metrics"])
 
 
 def test_prediction_needs_a_span_head(tmp_path):
