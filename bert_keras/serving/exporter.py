@@ -7,7 +7,8 @@ Kinds:
 - `encoder`: the encoder of any checkpoint (ours, Google's, Hugging Face's) ->
   `EncoderModule`, with a raw-text `serving_default` or, TF Hub style, tokens only;
 - `pretrainer`: the encoder + masked-LM head -> `FillMaskModule`;
-- `preprocessor`: text -> token inputs only -> `PreprocessorModule` (no checkpoint needed).
+- `preprocessor`: text -> token inputs only -> `PreprocessorModule` (no checkpoint needed);
+- `squad`: a SQuAD run's `final/` (`BertSpanLabeler`) -> `squad_module.SquadModule`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import tensorflow as tf
 
 from bert_keras.serving import export_layout
 
-KINDS = ("classifier", "encoder", "pretrainer", "preprocessor")
+KINDS = ("classifier", "encoder", "pretrainer", "preprocessor", "squad")
 VOCAB_NAMES = ("vocab.txt",)
 # Files the fine-tuning run may write beside its checkpoint, describing the task.
 TASK_INFO_NAMES = ("task_info.json", "labels.json")
@@ -181,6 +182,10 @@ def build_serving_module(kind: str, checkpoint: str | None, options: ExportOptio
         return PreprocessorModule(preprocessor)
     if not checkpoint:
         raise ValueError(f"--kind={kind} needs --checkpoint.")
+    if kind == "squad":
+        from bert_keras.serving.squad_module import build_squad_module
+
+        return build_squad_module(checkpoint, options)
 
     from bert_keras.checkpoints import config_from_checkpoint, restore_encoder, restore_pretrainer
     from bert_keras.models import BertClassifier, BertEncoder, BertPretrainer
