@@ -15,6 +15,8 @@ import json
 import re
 import string
 
+import tensorflow as tf
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = frozenset(string.punctuation)
 
@@ -123,10 +125,10 @@ def evaluate_files(data_file: str, predictions_file: str, null_odds_file: str | 
     from bert_keras.squad.reader import gold_answers, read_squad
 
     examples, _ = read_squad(data_file, version_2_with_negative=True)
-    with open(predictions_file, encoding="utf-8") as f:
+    with tf.io.gfile.GFile(predictions_file) as f:
         predictions = json.load(f)
     null_odds = None
     if null_odds_file:
-        with open(null_odds_file, encoding="utf-8") as f:
+        with tf.io.gfile.GFile(null_odds_file) as f:
             null_odds = json.load(f)
     return evaluate(gold_answers(examples), predictions, null_odds)

@@ -104,6 +104,14 @@ def _field(obj, key: str, kind, where: str):
     return value
 
 
+def _list(obj: dict, key: str, where: str) -> list:
+    """An optional list field (absent or null: empty)."""
+    value = obj.get(key) or []
+    if not isinstance(value, list):
+        raise DataError(f"{where}: {key!r} should be a list, got {value!r:.60}.")
+    return value
+
+
 def _answers(raw, context: str, where: str, stats: ReadStats) -> list[Answer]:
     answers = []
     for k, item in enumerate(raw):
@@ -147,8 +155,8 @@ def parse_squad(data: dict, path: str, version_2_with_negative: bool):
                     continue
                 if not question.strip():
                     stats.counts["empty_questions"] += 1
-                answers = _answers(qa.get("answers", []), context, where, stats)
-                plausible = _answers(qa.get("plausible_answers", []), context, where, stats)
+                answers = _answers(_list(qa, "answers", where), context, where, stats)
+                plausible = _answers(_list(qa, "plausible_answers", where), context, where, stats)
                 if is_impossible:
                     stats.counts["impossible"] += 1
                     answers = []  # v2 dev files keep none; some train files copy plausible ones.

@@ -89,6 +89,9 @@ def test_structural_errors_name_file_and_place(tmp_path):
         DataError, match=r"q.json: article 0, paragraph 0, question 0: missing 'question'"
     ):
         read_squad(path)
+    path = write_squad(tmp_path / "a.json", [(CONTEXT, [dict(qa("x", "?"), answers="Paris")])])
+    with pytest.raises(DataError, match=r"question 0: 'answers' should be a list"):
+        read_squad(path)
     bad.write_text('{"version": "1.1"}', encoding="utf-8")
     with pytest.raises(DataError, match="missing 'data'"):
         read_squad(str(bad))
