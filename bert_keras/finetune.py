@@ -20,6 +20,8 @@ with bert_config.json, vocab.txt and task_info.json), `eval_history.jsonl`,
 `eval_results.json` and `predictions/` (GLUE submission files).
 """
 
+from typing import Any
+
 from absl import app, flags
 
 from bert_keras.squad import train as squad
@@ -82,13 +84,12 @@ def main(argv):
     if _TASK.value in squad.TASKS:
         squad.run(squad.options_from_flags(flags.FLAGS), strategy)
         return
-    options = FinetuneOptions(
-        **{
-            name: flags.FLAGS[name].value
-            for name in FinetuneOptions.__dataclass_fields__
-            if name in flags.FLAGS
-        }
-    )
+    values: dict[str, Any] = {
+        name: flags.FLAGS[name].value
+        for name in FinetuneOptions.__dataclass_fields__
+        if name in flags.FLAGS
+    }
+    options = FinetuneOptions(**values)
     run(options, strategy)
 
 

@@ -102,13 +102,10 @@ def read_rows(
     CSV with standard quoting."""
     text = open_text(path)
     lines = text.splitlines(keepends=True)
-    reader = csv.reader(
-        lines,
-        delimiter=delimiter,
-        quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE,
-        **({} if quoting else {"quotechar": None}),
-        strict=False,
-    )
+    if quoting:
+        reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL)
+    else:
+        reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE, quotechar=None)
     for fields in reader:
         line_number = reader.line_num
         if not fields or all(not f.strip() for f in fields):
@@ -181,12 +178,14 @@ def read_delimited_examples(
         if with_labels and not label:
             bad(line, "empty label", "empty label")
             continue
-        guid = fields[index["guid"]].strip() if index["guid"] is not None else f"{path}:{line}"
+        guid_at, text_a_at, text_b_at = index["guid"], index["text_a"], index["text_b"]
+        assert text_a_at is not None
+        guid = fields[guid_at].strip() if guid_at is not None else f"{path}:{line}"
         examples.append(
             Example(
                 guid=guid,
-                text_a=fields[index["text_a"]],
-                text_b=fields[index["text_b"]] if index["text_b"] is not None else None,
+                text_a=fields[text_a_at],
+                text_b=fields[text_b_at] if text_b_at is not None else None,
                 label=label,
                 source=f"{path}:{line}",
             )
@@ -228,8 +227,8 @@ def read_jsonl_examples(
         if not isinstance(record, dict):
             bad(line, "not an object", "a JSON object is expected")
             continue
-        wanted = [columns.text_a] + [c for c in (columns.text_b,) if c is not None]
-        if with_labels:
+        wanted = [c for c in (columns.text_a, columns.text_b) if c is not None]
+        if with_labels and columns.label is not None:
             wanted.append(columns.label)
         missing = [c for c in wanted if c not in record]
         if missing:
@@ -332,6 +331,7 @@ def check_labels(examples: Sequence[Example], labels: Sequence[str], path: str, 
     kept, dropped = [], 0
     for example in examples:
         ex_labels = example.labels if isinstance(example, TokenExample) else (example.label,)
+        ex_labels = ex_labels or ()
         unknown = [label for label in ex_labels if label not in known]
         if unknown:
             if not skip:

@@ -26,6 +26,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from typing import Protocol
 
 import keras
 import numpy as np
@@ -133,7 +134,7 @@ def load_splits(spec: registry.TaskSpec, skip_bad_lines: bool):
 def _check_float_labels(examples: Sequence[Example]) -> None:
     for example in examples:
         try:
-            float(example.label)
+            float(str(example.label))
         except ValueError:
             raise DataError(
                 f"{example.source}: regression label {example.label!r} is not a number."
@@ -230,7 +231,18 @@ def token_features(
 # --- Model --------------------------------------------------------------------------------
 
 
-def resolve_config(options: FinetuneOptions, vocab_size: int) -> BertConfig:
+class ModelSource(Protocol):
+    """Where the model comes from (FinetuneOptions, or any options with these fields)."""
+
+    init_checkpoint: str | None
+    bert_config_file: str | None
+    preset: str | None
+    max_seq_length: int
+
+
+def resolve_config(options: ModelSource, vocab_size: int) -> BertConfig:
+    """The config of `--init_checkpoint` (read beside it), `--bert_config_file` or `--preset`,
+    checked against the vocab and `--max_seq_length`."""
     if options.init_checkpoint:
         config = checkpoints.config_from_checkpoint(options.init_checkpoint)
     elif options.bert_config_file:
@@ -326,11 +338,11 @@ class _Evaluator:
     def score(self, model, examples) -> dict[str, float]:
         predictions = self.predict(model, examples)
         if self.spec.is_regression:
-            gold = [float(e.label) for e in examples]
-            return registry.compute_metrics(self.spec, gold, predictions, self.labels)
+            scores = [float(e.label) for e in examples]
+            return registry.compute_metrics(self.spec, scores, predictions, self.labels)
         if self.spec.kind == registry.TOKEN_CLASSIFICATION:
-            gold = [list(e.labels) for e in examples]
-            return registry.compute_metrics(self.spec, gold, predictions, self.labels)
+            tags = [list(e.labels) for e in examples]
+            return registry.compute_metrics(self.spec, tags, predictions, self.labels)
         index = {label: i for i, label in enumerate(self.labels)}
         return registry.compute_metrics(
             self.spec,
@@ -344,7 +356,7 @@ def write_predictions(spec, split: _Split, predictions: list, directory: str) ->
     """GLUE's submission layout: `index<TAB>prediction` with a header; CoNLL: word and tag
     per line, a blank line between sentences."""
     tf.io.gfile.makedirs(directory)
-    path = os.path.join(directory, split.submission)
+    path = os.path.join(directory, split.submission or "test_predictions.tsv")
     with tf.io.gfile.GFile(path, "w") as f:
         if spec.kind == registry.TOKEN_CLASSIFICATION:
             for example, tags in zip(split.examples, predictions, strict=True):

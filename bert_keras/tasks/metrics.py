@@ -13,32 +13,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 
-def accuracy(labels: Sequence, predictions: Sequence) -> float:
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
-    _check_same_length(labels, predictions)
-    return float(np.mean(labels == predictions)) if labels.size else 0.0
+def accuracy(labels: npt.ArrayLike, predictions: npt.ArrayLike) -> float:
+    y_true, y_pred = np.asarray(labels), np.asarray(predictions)
+    _check_same_length(y_true, y_pred)
+    return float(np.mean(y_true == y_pred)) if y_true.size else 0.0
 
 
-def f1_score(labels: Sequence[int], predictions: Sequence[int], positive: int = 1) -> float:
+def f1_score(labels: npt.ArrayLike, predictions: npt.ArrayLike, positive: int = 1) -> float:
     """F1 of the `positive` class: 2 tp / (2 tp + fp + fn); 0 when there is no positive."""
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
-    _check_same_length(labels, predictions)
-    tp = np.sum((predictions == positive) & (labels == positive))
-    fp = np.sum((predictions == positive) & (labels != positive))
-    fn = np.sum((predictions != positive) & (labels == positive))
+    y_true, y_pred = np.asarray(labels), np.asarray(predictions)
+    _check_same_length(y_true, y_pred)
+    tp = np.sum((y_pred == positive) & (y_true == positive))
+    fp = np.sum((y_pred == positive) & (y_true != positive))
+    fn = np.sum((y_pred != positive) & (y_true == positive))
     denominator = 2 * tp + fp + fn
     return float(2 * tp / denominator) if denominator else 0.0
 
 
-def matthews_corrcoef(labels: Sequence[int], predictions: Sequence[int]) -> float:
+def matthews_corrcoef(labels: npt.ArrayLike, predictions: npt.ArrayLike) -> float:
     """Matthews correlation from the confusion matrix C (rows true, columns predicted):
     (c s - sum_k p_k t_k) / sqrt((s^2 - sum p_k^2)(s^2 - sum t_k^2)), c = trace, s = total."""
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
-    _check_same_length(labels, predictions)
-    classes, encoded = np.unique(np.concatenate([labels, predictions]), return_inverse=True)
-    true_ids, pred_ids = encoded[: len(labels)], encoded[len(labels) :]
+    y_true, y_pred = np.asarray(labels), np.asarray(predictions)
+    _check_same_length(y_true, y_pred)
+    classes, encoded = np.unique(np.concatenate([y_true, y_pred]), return_inverse=True)
+    true_ids, pred_ids = encoded[: len(y_true)], encoded[len(y_true) :]
     confusion = np.zeros((len(classes), len(classes)), dtype=np.float64)
     np.add.at(confusion, (true_ids, pred_ids), 1.0)
     total = confusion.sum()
@@ -50,31 +51,31 @@ def matthews_corrcoef(labels: Sequence[int], predictions: Sequence[int]) -> floa
     return float(numerator / denominator) if denominator else 0.0
 
 
-def pearson(x: Sequence[float], y: Sequence[float]) -> float:
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    _check_same_length(x, y)
-    dx, dy = x - x.mean(), y - y.mean()
+def pearson(x: npt.ArrayLike, y: npt.ArrayLike) -> float:
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    _check_same_length(a, b)
+    dx, dy = a - a.mean(), b - b.mean()
     denominator = np.sqrt(np.sum(dx * dx) * np.sum(dy * dy))
     return float(np.sum(dx * dy) / denominator) if denominator else 0.0
 
 
-def average_ranks(values: Sequence[float]) -> np.ndarray:
+def average_ranks(values: npt.ArrayLike) -> np.ndarray:
     """1-based ranks; tied values share the mean of the ranks they span."""
-    values = np.asarray(values, dtype=np.float64)
-    order = np.argsort(values, kind="mergesort")
-    sorted_values = values[order]
-    ranks = np.empty(len(values), dtype=np.float64)
+    array = np.asarray(values, dtype=np.float64)
+    order = np.argsort(array, kind="mergesort")
+    sorted_values = array[order]
+    ranks = np.empty(len(array), dtype=np.float64)
     start = 0
-    while start < len(values):
+    while start < len(array):
         end = start
-        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
+        while end + 1 < len(array) and sorted_values[end + 1] == sorted_values[start]:
             end += 1
         ranks[order[start : end + 1]] = (start + end) / 2.0 + 1.0
         start = end + 1
     return ranks
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+def spearman(x: npt.ArrayLike, y: npt.ArrayLike) -> float:
     _check_same_length(np.asarray(x), np.asarray(y))
     return pearson(average_ranks(x), average_ranks(y))
 

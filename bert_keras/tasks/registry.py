@@ -260,6 +260,8 @@ def get_task(
     train = train_file or (os.path.join(data_dir, spec.train_file) if data_dir else None)
     if not train:
         raise ValueError("Give --data_dir or --train_file.")
+    dev: tuple[tuple[str, str], ...]
+    test: tuple[tuple[str, str, str], ...]
     if dev_file:
         dev = ((spec.dev_files[0][0] if spec.dev_files else "dev", dev_file),)
     else:
