@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -169,7 +169,9 @@ def tokenize_documents(
         lengths.append(np.diff(splits))
     flat = np.concatenate(flats) if flats else np.zeros(0, np.int32)  # (P,)
     has_words = bool(word_starts) and word_starts[0] is not None
-    flat_starts = np.concatenate(word_starts) if has_words else None  # (P,)
+    flat_starts: np.ndarray | None = None  # (P,)
+    if has_words:
+        flat_starts = np.concatenate([w for w in word_starts if w is not None])
     line_lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)  # (B,)
     line_offsets = np.concatenate([[0], np.cumsum(line_lengths)])  # (B + 1,)
     tokenized = []
@@ -206,7 +208,7 @@ class TokenizeDocumentsFn(beam.DoFn):
         self._vocab_file = vocab_file
         self._do_lower_case = do_lower_case
         self._do_whole_word_mask = do_whole_word_mask
-        self._tokenizer = None
+        self._tokenizer: Any = None  # A BertWordPieceTokenizer, made in setup().
 
     def setup(self):
         from bert_keras.tokenization import BertWordPieceTokenizer
