@@ -14,8 +14,8 @@ import pytest
 from bert_keras import checkpoints
 from bert_keras.config import BertConfig
 from bert_keras.models import BertEncoder, BertSpanLabeler
-from bert_keras.serving import export_layout, exporter
-from bert_keras.serving.squad_module import SquadModule, build_squad_module
+from bert_keras.serving import exporter
+from bert_keras.serving.squad_module import SquadModule
 from bert_keras.squad.features import convert_examples_to_features
 from bert_keras.squad.postprocess import predict_answers
 from bert_keras.squad.reader import parse_squad
@@ -106,9 +106,8 @@ def exported(tmp_path_factory):
         null_score_diff_threshold=0.01,
     )
     (final / "task_info.json").write_text(json.dumps(task_info(options)), "utf-8")
-    options = exporter.resolve_options(str(final), exporter.ExportOptions())
-    module = build_squad_module(str(final), options)
-    v2_path = export_layout.write_versioned(str(root / "serving"), "bert_squad", module.save)
+    v2_path = exporter.export("squad", str(root / "serving"), checkpoint=str(final))
+    assert v2_path == str(root / "serving" / "bert_squad" / "1")
     return {"v1": str(root / "v1"), "v2": v2_path, "models": {"v1": v1, "v2": v2}, "root": root}
 
 
