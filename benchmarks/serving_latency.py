@@ -27,6 +27,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from bert_keras.config import BertConfig
+from bert_keras.serving.export_module import KerasExportModule
 
 _PRESET = flags.DEFINE_string("preset", "mini", "Model size (BertConfig.from_preset name).")
 _MAX_SEQ_LENGTH = flags.DEFINE_integer("max_seq_length", 128, "Packed sequence length.")
@@ -109,7 +110,7 @@ def export_keras_hub(config, vocab, max_seq_length, num_classes, path):
         backbone, num_classes=num_classes, preprocessor=None
     )
 
-    class KerasHubServing(tf.Module):
+    class KerasHubServing(KerasExportModule):
         def __init__(self):
             super().__init__()
             self.preprocessor = preprocessor
@@ -120,8 +121,10 @@ def export_keras_hub(config, vocab, max_seq_length, num_classes, path):
             logits = self.classifier(self.preprocessor(text), training=False)  # (B, C)
             return {"probabilities": tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)}
 
-    module = KerasHubServing()
-    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+        def signatures(self):
+            return {"serving_default": self.serve}
+
+    KerasHubServing().save(path)
 
 
 def export_our_preprocessor(config, vocab, max_seq_length, num_classes, path):
@@ -141,7 +144,7 @@ def export_keras_hub_preprocessor(config, vocab, max_seq_length, num_classes, pa
         sequence_length=max_seq_length,
     )
 
-    class KerasHubPreprocessing(tf.Module):
+    class KerasHubPreprocessing(KerasExportModule):
         def __init__(self):
             super().__init__()
             self.preprocessor = preprocessor
@@ -150,8 +153,10 @@ def export_keras_hub_preprocessor(config, vocab, max_seq_length, num_classes, pa
         def serve(self, text):
             return self.preprocessor(text)
 
-    module = KerasHubPreprocessing()
-    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+        def signatures(self):
+            return {"serving_default": self.serve}
+
+    KerasHubPreprocessing().save(path)
 
 
 def time_signatures(signatures, texts, iterations, warmup):

@@ -22,9 +22,10 @@ from __future__ import annotations
 import tensorflow as tf
 
 from bert_keras.serving import text_inputs
+from bert_keras.serving.export_module import KerasExportModule
 
 
-class PreprocessorModule(tf.Module):
+class PreprocessorModule(KerasExportModule):
     """Text -> token inputs, TF Hub's preprocessor interface.
 
     Args:
@@ -65,6 +66,3 @@ class PreprocessorModule(tf.Module):
             "serving_default": self.serve_text,
             "pair": self.serve_pair,
         }
-
-    def save(self, path: str) -> None:
-        tf.saved_model.save(self, path, signatures=self.signatures())

@@ -19,9 +19,10 @@ from __future__ import annotations
 import tensorflow as tf
 
 from bert_keras.serving import text_inputs, token_inputs
+from bert_keras.serving.export_module import KerasExportModule
 
 
-class BertServingModule(tf.Module):
+class BertServingModule(KerasExportModule):
     """Base of the exported modules; subclasses implement `outputs_from_tokens`.
 
     Args:
@@ -132,7 +133,3 @@ class BertServingModule(tf.Module):
         default = self.from_text if self.from_text is not None else self.from_tokens
         signatures["serving_default"] = default
         return signatures
-
-    def save(self, path: str) -> None:
-        """Writes the SavedModel (with its signatures) to `path`."""
-        tf.saved_model.save(self, path, signatures=self.signatures())

@@ -41,9 +41,27 @@ import tensorflow_text  # noqa: F401  (registers the custom ops the graph uses)
 
 with open(sys.argv[1], "rb") as f:
     calls = pickle.load(f)
+
+
+def run_in_session(path, signature, inputs):
+    # As TF Serving runs a model: the signature_def of the MetaGraph in a TF1 session.
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+        signature_def = meta_graph.signature_def[signature]
+        feeds = {signature_def.inputs[k].name: v for k, v in inputs.items()}
+        fetches = {k: v.name for k, v in signature_def.outputs.items()}
+        return session.run(fetches, feeds)
+
+
 models, signatures, results = {}, {}, []
 for call in calls:
     path = call["saved_model"]
+    if call.get("session"):
+        try:
+            results.append(run_in_session(path, call["signature"], call["inputs"]))
+        except Exception as e:
+            results.append({"error": type(e).__name__, "message": str(e)})
+        continue
     if path not in models:
         models[path] = tf.saved_model.load(path)
         signatures[path] = sorted(models[path].signatures)
@@ -75,7 +93,9 @@ def run_signatures(calls: list[dict], workdir: Path, timeout: int = 240) -> dict
     """Calls signatures of SavedModels in one fresh process (each model loaded once).
 
     Args:
-        calls: [{"saved_model": path, "signature": name, "inputs": {name: np.ndarray}}, ...].
+        calls: [{"saved_model": path, "signature": name, "inputs": {name: np.ndarray}}, ...];
+            with `"session": True` a call runs as TF Serving runs it (the signature_def in a
+            TF1 session, not the TF2 object graph).
         workdir: a folder outside the repository (the child's cwd, request/response files).
 
     Returns: {"results": one dict per call, outputs as np.ndarray, or {"error", "message"};

@@ -120,6 +120,9 @@ def served(exported, tmp_path_factory):
             input_type_ids=np.zeros([1, 3], np.int32),
         ),
     }
+    # The same requests as TF Serving runs them: the signature_def in a session.
+    for name in ("texts", "pairs", "encoder_text", "preprocessed", "fill_mask"):
+        requests[f"{name}_in_session"] = dict(requests[name], session=True)
     for i, text in enumerate(TEXTS[:3]):  # Each alone: the answer must not depend on the batch.
         requests[f"alone_{i}"] = _call(
             paths["classifier"], "serving_default", text=fresh.strings([text])
@@ -156,6 +159,20 @@ def test_classifier_answers_equal_keras(served, exported):
         LABELS[i] for i in expected.argmax(-1)
     ]
     np.testing.assert_allclose(result["probabilities"].sum(-1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["texts", "pairs", "encoder_text", "preprocessed", "fill_mask"])
+def test_signature_def_in_a_session_gives_the_same_answers(served, name):
+    """TF Serving runs the signature_def graph in a session (restoring the variables from
+    the checkpoint by the graph's names), not the TF2 object graph."""
+    in_session = _ok(served["by_name"][f"{name}_in_session"])
+    loaded = _ok(served["by_name"][name])
+    assert sorted(in_session) == sorted(loaded)
+    for key, value in loaded.items():
+        if value.dtype == object:
+            np.testing.assert_array_equal(in_session[key], value)
+        else:
+            np.testing.assert_allclose(in_session[key], value, rtol=1e-5, atol=1e-6)
 
 
 def test_robust_inputs_get_defined_answers(served):
