@@ -23,6 +23,8 @@ the passage has no span, i.e. is empty), `answer_start`/`answer_end` int64 byte 
 logit over the windows minus `score`) and `has_answer` bool. For a SQuAD 2.0 model
 (`version_2_with_negative`), `answer` is "" and `has_answer` False when `null_odds`
 exceeds `null_score_diff_threshold`; for a v1 model only an empty passage has no answer.
+`answer_start`/`answer_end` locate the best span even when v2 answers "" (0, 0 when the
+passage has no span; `null_odds` is then +inf).
 
 `from_tokens` and `from_examples` (see `serving_module`) return the raw `start_logits`
 and `end_logits` (B, T) of one window each, for clients that window themselves.

@@ -67,7 +67,7 @@ def example_candidates(
 
     `rows` are the example's windows in `features` / the logits arrays (N, T).
     """
-    prelim = []  # (score, order, row, start, end)
+    prelim: list[tuple[float, int, int, int, int]] = []  # (score, order, row, start, end)
     null = None  # (score, start_logit, end_logit)
     for row in rows:
         starts, ends = start_logits[row], end_logits[row]  # (T,) each
@@ -84,7 +84,8 @@ def example_candidates(
                 score = float(starts[s] + ends[e])
                 prelim.append((score, len(prelim), row, int(s), int(e)))
     prelim.sort(key=lambda p: (-p[0], p[1]))
-    nbest, seen = [], set()
+    nbest: list[tuple[str, float, float]] = []
+    seen: set[str] = set()
     for _, _, row, s, e in prelim:
         if len(nbest) >= n_best_size:
             break

@@ -31,6 +31,7 @@ import json
 import math
 import os
 import time
+from typing import Any
 
 import keras
 import numpy as np
@@ -89,36 +90,33 @@ class SquadOptions:
 
 # --- Flags (for bert_keras.finetune) --------------------------------------------------------
 
-_SQUAD_FLAGS = (
-    (flags.DEFINE_string, "predict_file", None, "SQuAD JSON to predict (and score if it has answers)."),
-    (flags.DEFINE_integer, "doc_stride", 128, "SQuAD: pieces between the starts of two windows."),
-    (flags.DEFINE_integer, "max_query_length", 64, "SQuAD: question pieces kept (longer: cut)."),
-    (flags.DEFINE_integer, "n_best_size", 20, "SQuAD: candidate starts/ends per window; n-best."),
-    (flags.DEFINE_integer, "max_answer_length", 30, "SQuAD: longest answer, in pieces."),
-    (
-        flags.DEFINE_float,
-        "null_score_diff_threshold",
-        0.0,
-        "SQuAD v2: predict no answer when null score - best span score exceeds this.",
-    ),
-)  # fmt: skip
-
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     """Defines the SQuAD-only flags (those the fine-tuning entry point does not have)."""
-    for define, name, default, help_text in _SQUAD_FLAGS:
+    ours = {
+        "predict_file": (flags.DEFINE_string, None, "SQuAD JSON to predict (and score)."),
+        "doc_stride": (flags.DEFINE_integer, 128, "SQuAD: pieces between the starts of windows."),
+        "max_query_length": (flags.DEFINE_integer, 64, "SQuAD: question pieces kept (more: cut)."),
+        "n_best_size": (flags.DEFINE_integer, 20, "SQuAD: starts/ends tried per window."),
+        "max_answer_length": (flags.DEFINE_integer, 30, "SQuAD: longest answer, in pieces."),
+        "null_score_diff_threshold": (
+            flags.DEFINE_float,
+            0.0,
+            "SQuAD v2: answer \"\" when the null score minus the best span's exceeds this.",
+        ),
+    }  # fmt: skip
+    for name, (define, default, help_text) in ours.items():
         if name not in flag_values:
-            define(name, default, help_text, flag_values=flag_values)
+            define(name, default, help_text, flag_values=flag_values)  # type: ignore[operator]
 
 
 def options_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> SquadOptions:
-    return SquadOptions(
-        **{
-            field.name: flag_values[field.name].value
-            for field in dataclasses.fields(SquadOptions)
-            if field.name in flag_values and flag_values[field.name].value is not None
-        }
-    )
+    values: dict[str, Any] = {
+        field.name: flag_values[field.name].value
+        for field in dataclasses.fields(SquadOptions)
+        if field.name in flag_values and flag_values[field.name].value is not None
+    }
+    return SquadOptions(**values)
 
 
 # --- Model and data -------------------------------------------------------------------------
@@ -223,7 +221,8 @@ def run(options: SquadOptions, strategy: tf.distribute.Strategy | None = None) -
         raise ValueError("Prediction without --train_file needs --init_checkpoint.")
     if options.mixed_precision not in MIXED_PRECISION:
         raise ValueError(
-            f"--mixed_precision={options.mixed_precision!r}; choose one of {tuple(MIXED_PRECISION)}."
+            f"--mixed_precision={options.mixed_precision!r}; "
+            f"choose one of {tuple(MIXED_PRECISION)}."
         )
     check_lengths(options.max_seq_length, options.max_query_length, options.doc_stride)
     if strategy is None:
@@ -259,7 +258,7 @@ def _run(options: SquadOptions, strategy) -> dict:
         if train is not None and options.init_checkpoint:
             fmt = checkpoints.restore_encoder(encoder, options.init_checkpoint)
             logging.info("Encoder restored from %s (%s).", options.init_checkpoint, fmt)
-        elif train is None:
+        elif options.init_checkpoint:  # Prediction only: the whole model from our run.
             _restore_span_labeler(model, options.init_checkpoint)
 
     if train is not None:
