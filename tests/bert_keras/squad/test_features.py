@@ -158,3 +158,48 @@ def test_v2_unanswerable_windows_point_at_cls(tok):
     assert len(features) > 1
     assert (features.start_positions == 0).all() and (features.end_positions == 0).all()
     assert "windows_without_answer" not in stats.counts
+
+
+def _gb_answer_span(context, text, answer_start, tok):
+    """google-research/bert's run_squad.py, transcribed: whitespace words, each word's
+    pieces, the answer's word span in pieces, then `_improve_answer_span`."""
+    words, char_to_word, after_space = [], [], True
+    for c in context:
+        if c in " \t\r\n" or ord(c) == 0x202F:
+            after_space = True
+        else:
+            if after_space:
+                words.append(c)
+            else:
+                words[-1] += c
+            after_space = False
+        char_to_word.append(len(words) - 1)
+    first_word = char_to_word[answer_start]
+    last_word = char_to_word[answer_start + len(text) - 1]
+    pieces, word_start = [], []
+    for word_pieces in tok.encode_batch(words):
+        word_start.append(len(pieces))
+        pieces.extend(word_pieces)
+    start = word_start[first_word]
+    end = word_start[last_word + 1] - 1 if last_word < len(words) - 1 else len(pieces) - 1
+    wanted = tok.encode_batch([text])[0]
+    for s in range(start, end + 1):
+        for e in range(end, s - 1, -1):
+            if pieces[s : e + 1] == wanted:
+                return pieces, (s, e)
+    return pieces, (start, end)
+
+
+def test_targets_equal_gb_run_squad(tok):
+    answers = ["Émile", "café owner", "Paris", "1990", "near the river", "river\nSeine;", "city's"]
+    examples = _examples(
+        [(CONTEXT, [qa(str(i), "who?", [(a, CONTEXT.index(a))]) for i, a in enumerate(answers)])]
+    )
+    features, _ = convert_examples_to_features(examples, tok, 96, 32, 4, is_training=True)
+    assert len(features) == len(answers)
+    for row, answer in enumerate(answers):
+        pieces, (s, e) = _gb_answer_span(CONTEXT, answer, CONTEXT.index(answer), tok)
+        offset = 2 + len(tok.encode_batch(["who?"])[0])
+        assert features.input_word_ids[row, offset : offset + len(pieces)].tolist() == pieces
+        got = (features.start_positions[row] - offset, features.end_positions[row] - offset)
+        assert got == (s, e), answer
