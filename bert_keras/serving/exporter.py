@@ -191,6 +191,11 @@ def build_serving_module(kind: str, checkpoint: str | None, options: ExportOptio
     from bert_keras.models import BertClassifier, BertEncoder, BertPretrainer
 
     config = config_from_checkpoint(checkpoint)
+    if options.max_seq_length > config.max_position_embeddings:
+        raise ValueError(
+            f"--max_seq_length={options.max_seq_length} exceeds the model's "
+            f"max_position_embeddings={config.max_position_embeddings} (--checkpoint={checkpoint})."
+        )
     encoder = BertEncoder(**dataclasses.asdict(config))
     _check_vocab_fits(encoder, preprocessor, checkpoint)
     if kind == "encoder":

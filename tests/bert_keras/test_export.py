@@ -95,6 +95,9 @@ def test_classifier_needs_its_labels_and_kind(tmp_path):
     (best / "task_info.json").write_text(json.dumps(_task_info(model_class="BertTokenClassifier")))
     with pytest.raises(ValueError, match="holds a BertTokenClassifier"):
         exporter.export("classifier", str(tmp_path / "out"), checkpoint=prefix)
+    (best / "task_info.json").write_text(json.dumps(_task_info(max_seq_length=65)))
+    with pytest.raises(ValueError, match="max_position_embeddings=64"):
+        exporter.export("classifier", str(tmp_path / "out"), checkpoint=prefix)
     # Nothing was published by the failed exports.
     assert not os.path.exists(tmp_path / "out" / "bert_classifier" / "1")
 
