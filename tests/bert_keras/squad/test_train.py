@@ -28,6 +28,8 @@ CONFIG = BertConfig(
 
 
 def _paragraphs(n, seed, v2=False):
+    """n passages about a bridge, each with a who and a when question (and, for v2, an
+    unanswerable where question)."""
     rng = random.Random(seed)
     paragraphs = []
     for i in range(n):
@@ -75,8 +77,8 @@ def test_v1_through_finetune_flags(tmp_path):
     argv = [
         "finetune",
         "--task=squad_v1",
-        f"--train_file={write_squad(tmp_path / 'train.json', _paragraphs(24, 0))}",
-        f"--predict_file={write_squad(tmp_path / 'dev.json', _paragraphs(6, 1))}",
+        f"--train_file={write_squad(tmp_path / 'train.json', _paragraphs(60, 0))}",
+        f"--predict_file={write_squad(tmp_path / 'dev.json', _paragraphs(20, 1))}",
         f"--vocab_file={write_vocab(tmp_path / 'vocab.txt')}",
         f"--bert_config_file={config}",
         f"--output_dir={tmp_path / 'out'}",
@@ -85,9 +87,9 @@ def test_v1_through_finetune_flags(tmp_path):
         "--max_query_length=8",
         "--max_answer_length=4",
         "--n_best_size=5",
-        "--train_batch_size=16",
-        "--learning_rate=1e-3",
-        "--num_train_epochs=2",
+        "--train_batch_size=32",
+        "--learning_rate=3e-3",
+        "--num_train_epochs=8",
     ]
     flags.FLAGS.unparse_flags()
     flags.FLAGS(argv)
@@ -98,7 +100,10 @@ def test_v1_through_finetune_flags(tmp_path):
     out = tmp_path / "out"
     summary = json.loads((out / "eval_results.json").read_text("utf-8"))
     _check_outputs(tmp_path, out, summary, v2=False)
-    assert summary["train"]["steps"] == math.ceil(summary["train"]["windows"] * 2 / 16)
+    assert summary["train"]["steps"] == math.ceil(summary["train"]["windows"] * 8 / 32)
+    # The answer is the word after "in" (when) or before the final "." (who): learnt in
+    # ~60 steps (measured EM = F1 = 100 on the 40 dev questions; an untrained model ~0).
+    assert summary["metrics"]["exact"] >= 80.0
 
 
 def test_v2_train_predict_and_reload(tmp_path):
