@@ -2,7 +2,7 @@
 
 1. Per batch: trim the batch to its longest real sequence, pad the outputs back after.
 2. Per token: `UnpadTokens` packs the real tokens of the (trimmed) batch into one (N, D)
-   matrix, so the projections, feed-forward layers and LayerNorms (over 90% of the FLOPs
+   matrix, so the projections, feed-forward layers and LayerNorms (>90% of the encoder FLOPs
    at T=128) run on real tokens only; only the attention scores need the (B, L) layout,
    and `pad_tokens` gathers the packed rows back into it. On batches shaped like GB's
    records most rows are full, so the batch-level trim rarely helps there; this one does.
