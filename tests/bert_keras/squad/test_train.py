@@ -107,8 +107,8 @@ def test_v1_through_finetune_flags(tmp_path):
 
 
 def test_v2_train_predict_and_reload(tmp_path):
-    train = write_squad(tmp_path / "train.json", _paragraphs(24, 0, v2=True))
-    dev = write_squad(tmp_path / "dev.json", _paragraphs(6, 1, v2=True))
+    train = write_squad(tmp_path / "train.json", _paragraphs(60, 0, v2=True))
+    dev = write_squad(tmp_path / "dev.json", _paragraphs(20, 1, v2=True))
     config = tmp_path / "bert_config.json"
     CONFIG.to_json_file(str(config))
     common = dict(
@@ -118,17 +118,17 @@ def test_v2_train_predict_and_reload(tmp_path):
         doc_stride=8,
         max_query_length=8,
         max_answer_length=4,
-        null_score_diff_threshold=-0.5,
+        null_score_diff_threshold=0.0,
     )
     options = SquadOptions(
         output_dir=str(tmp_path / "out"),
         vocab_file=write_vocab(tmp_path / "vocab.txt"),
         train_file=train,
         bert_config_file=str(config),
-        train_batch_size=16,
-        eval_batch_size=32,
-        learning_rate=1e-3,
-        num_train_epochs=2,
+        train_batch_size=32,
+        eval_batch_size=64,
+        learning_rate=3e-3,
+        num_train_epochs=12,
         seed=3,
         **common,
     )
@@ -136,7 +136,9 @@ def test_v2_train_predict_and_reload(tmp_path):
     predictions = _check_outputs(tmp_path, tmp_path / "out", summary, v2=True)
     null_odds = json.loads((tmp_path / "out" / "null_odds.json").read_text("utf-8"))
     for qid, text in predictions.items():  # The threshold decides "" from the odds.
-        assert (text == "") == (null_odds[qid] > -0.5)
+        assert (text == "") == (null_odds[qid] > 0.0)
+    # Learnt in ~135 steps (measured: EM 100 overall and on NoAns; 33.3 answers "" always).
+    assert summary["metrics"]["exact"] >= 80.0 and summary["metrics"]["NoAns_exact"] >= 80.0
 
     # Prediction only, from the saved run: the same predictions.
     final = tmp_path / "out" / "final"
