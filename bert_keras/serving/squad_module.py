@@ -32,6 +32,14 @@ and `end_logits` (B, T) of one window each, for clients that window themselves.
 Every window of the batch is run at once: a passage of P pieces costs about
 P / doc_stride windows (a 100,000-character passage at T=384, stride 128: some hundreds).
 
+Export a SQuAD run and query it (TF Serving REST):
+
+    python -m bert_keras.export --kind=squad --checkpoint=out/squad/final \
+        --export_dir=out/serving            # -> out/serving/bert_squad/1/
+    curl -d '{"signature_name": "serving_default", "inputs": {"question": ["Who built it?"],
+              "context": ["The bridge was built in 1850 by Emile."]}}' \
+        localhost:8501/v1/models/bert_squad:predict
+
 Dimensions: B questions, W windows of the batch, T max_seq_length, P passage pieces.
 """
 

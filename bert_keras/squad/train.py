@@ -10,6 +10,7 @@ r"""SQuAD fine-tuning and prediction: the library behind
 
     # v2: --task=squad_v2 [--null_score_diff_threshold=0.0]
     # Prediction only, from a fine-tuned run: --init_checkpoint=out/squad/final, no train_file.
+    # Serving: python -m bert_keras.export --kind=squad --checkpoint=out/squad/final ...
 
 - Training: every window of every question is one example (GB's `run_squad.py`); the
   loss is the mean of the start and end cross-entropies over all T positions; AdamW with
