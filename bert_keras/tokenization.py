@@ -206,8 +206,8 @@ class BertWordPieceTokenizer(keras.layers.Layer):
         max_bytes = 4 * self.max_chars_per_word + 4
         # Measured (benchmarks/tokenizer_throughput.py: 20k stdlib docstring lines, batches
         # of 256, 2 shared cores): our normalisation + FastBertTokenizer(no normalisation)
-        # ~57k lines/s; + regex split + FastWordpieceTokenizer ~51k; + BertTokenizer(
-        # lower_case=False) ~36k. So the flat path uses FastBertTokenizer, and the split path
+        # ~175k lines/s; + regex split + FastWordpieceTokenizer ~139k; + BertTokenizer(
+        # lower_case=False) ~85k. So the flat path uses FastBertTokenizer, and the split path
         # only serves batches holding a whitespace token over max_chars_per_word
         # (FastBertTokenizer cannot count characters per word).
         self._fast_tokenizer = tf_text.FastBertTokenizer(
