@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from absl import app, flags, logging
 
+from bert_keras.cli import exit_on_user_error
 from bert_keras.serving import exporter
 
 _KIND = flags.DEFINE_enum(
@@ -61,6 +62,7 @@ _INCLUDE_PREPROCESSOR = flags.DEFINE_boolean(
 )
 
 
+@exit_on_user_error("export")
 def main(argv):
     del argv
     options = exporter.ExportOptions(

@@ -24,6 +24,7 @@ from typing import Any
 
 from absl import app, flags
 
+from bert_keras.cli import exit_on_user_error
 from bert_keras.squad import train as squad
 from bert_keras.tasks import registry
 from bert_keras.tasks.finetuning import MIXED_PRECISION, FinetuneOptions, run
@@ -77,6 +78,7 @@ _SKIP_BAD_LINES = flags.DEFINE_bool(
 flags.mark_flags_as_required(["task", "vocab_file", "output_dir"])
 
 
+@exit_on_user_error("finetune")
 def main(argv):
     del argv
     # The strategy first: it must exist before any op touches a device.

@@ -16,6 +16,7 @@ import signal
 
 from absl import app, flags
 
+from bert_keras.cli import exit_on_user_error
 from bert_keras.training import distribution, optimization, pretraining
 
 _INPUT_FILE = flags.DEFINE_string(
@@ -74,6 +75,7 @@ _SHUFFLE_BUFFER_SIZE = flags.DEFINE_integer("shuffle_buffer_size", 10_000, "Reco
 flags.mark_flags_as_required(["input_file", "output_dir"])
 
 
+@exit_on_user_error("pretrain")
 def main(argv):
     del argv
     options = pretraining.PretrainOptions(
