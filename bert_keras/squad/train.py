@@ -281,7 +281,7 @@ def _run(options: SquadOptions, strategy) -> dict:
         summary["train"].update(
             steps=steps,
             seconds=time.time() - start,
-            final_loss=float(history.history["loss"][-1]),
+            mean_train_loss=float(history.history["loss"][-1]),  # Over all steps.
         )
         final_dir = os.path.join(options.output_dir, FINAL_DIR)
         summary["checkpoint"] = checkpoints.save_checkpoint(
