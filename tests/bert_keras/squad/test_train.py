@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -70,8 +71,8 @@ def _check_outputs(tmp_path, out, summary, v2):
 
 
 def test_v1_through_finetune_cli(tmp_path):
-    """`python -m bert_keras.finetune --task=squad_v1` (a subprocess: the entry points'
-    absl flags cannot share one process)."""
+    """`python -m bert_keras.finetune --task=squad_v1`'s main under MirroredStrategy on 2
+    logical CPUs (a subprocess: the entry points' absl flags cannot share one process)."""
     config = tmp_path / "bert_config.json"
     CONFIG.to_json_file(str(config))
     args = [
@@ -89,9 +90,22 @@ def test_v1_through_finetune_cli(tmp_path):
         "--train_batch_size=32",
         "--learning_rate=3e-3",
         "--num_train_epochs=8",
+        "--strategy=mirrored",
     ]
+    script = textwrap.dedent(
+        """
+        import sys
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from absl import app
+        from bert_keras import finetune
+        app.run(finetune.main, argv=["finetune"] + sys.argv[1:])
+        """
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "bert_keras.finetune", *args],
+        [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -99,6 +113,7 @@ def test_v1_through_finetune_cli(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path / "out"
     summary = json.loads((out / "eval_results.json").read_text("utf-8"))
+    assert summary["num_replicas"] == 2
     _check_outputs(tmp_path, out, summary, v2=False)
     assert summary["train"]["steps"] == math.ceil(summary["train"]["windows"] * 8 / 32)
     # The answer is the word after "in" (when) or before the final "." (who): learnt in
