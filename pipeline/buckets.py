@@ -24,6 +24,7 @@ import math
 from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
+import numpy as np
 
 from bert_keras import records
 from pipeline import metrics
@@ -31,8 +32,9 @@ from pipeline.documents import TokenizedDocument
 from pipeline.instances import PairingStats, create_instances_from_document
 from pipeline.masking import create_masked_lm_predictions
 from pipeline.options import PretrainingDataOptions
+from pipeline.packing import PackingStats, pack_sentences
 from pipeline.randomness import stable_rng, stable_seed
-from pipeline.writer import serialize_instance
+from pipeline.writer import sequence_features, serialize_instance
 
 
 def num_buckets(num_documents: int, documents_per_bucket: int) -> int:
@@ -44,9 +46,18 @@ def bucket_of(doc_id: str, seed: int, buckets: int) -> int:
 
 
 @dataclasses.dataclass
-class InstanceStats(PairingStats):
+class InstanceStats(PairingStats, PackingStats):
     tokens: int = 0
     masked_tokens: int = 0
+
+
+def record_spec(options: PretrainingDataOptions) -> records.RecordSpec:
+    return records.RecordSpec(
+        options.max_seq_length,
+        options.max_predictions_per_seq,
+        has_masked_lm=options.has_masked_lm,
+        has_next_sentence=options.has_next_sentence,
+    )
 
 
 def instances_from_bucket(
@@ -59,7 +70,12 @@ def instances_from_bucket(
     stats: InstanceStats,
 ) -> Iterator[bytes]:
     """Serialized examples of every (document, dupe pass) of one bucket."""
-    spec = records.RecordSpec(options.max_seq_length, options.max_predictions_per_seq)
+    if options.objective == "roberta":
+        yield from packed_from_bucket(
+            documents, options, vocab_size, cls_id, sep_id, mask_id, stats
+        )
+        return
+    spec = record_spec(options)
     docs = sorted(documents, key=lambda d: d.doc_id)
     for dupe_pass in range(options.dupe_factor):
         for index, document in enumerate(docs):
@@ -74,6 +90,18 @@ def instances_from_bucket(
                 rng,
                 stats,
             ):
+                stats.tokens += len(instance.input_ids)
+                if not spec.has_masked_lm:
+                    yield records.serialize_example(
+                        sequence_features(
+                            instance.input_ids,
+                            instance.segment_ids,
+                            spec,
+                            next_sentence_label=int(instance.is_random_next),
+                        ),
+                        spec,
+                    )
+                    continue
                 masked = create_masked_lm_predictions(
                     instance.input_ids,
                     instance.num_a,
@@ -84,9 +112,68 @@ def instances_from_bucket(
                     rng,
                     instance.word_starts if options.do_whole_word_mask else None,
                 )
-                stats.tokens += len(instance.input_ids)
                 stats.masked_tokens += len(masked.positions)
                 yield serialize_instance(instance, masked, spec)
+
+
+def packed_from_bucket(
+    documents: Iterable[TokenizedDocument],
+    options: PretrainingDataOptions,
+    vocab_size: int,
+    cls_id: int,
+    sep_id: int,
+    mask_id: int,
+    stats: InstanceStats,
+) -> Iterator[bytes]:
+    """RoBERTa records of one bucket (see `pipeline.packing`): `options.num_passes` passes.
+
+    full_sentences: per pass, the bucket's documents in a seeded order, packed across
+    boundaries, masked from one rng per (bucket, pass). doc_sentences: per document and
+    pass, its own rng (as the BERT objective).
+    """
+    spec = record_spec(options)
+    docs = sorted(documents, key=lambda d: d.doc_id)
+    if not docs:
+        return
+    for dupe_pass in range(options.num_passes):
+        if options.packing == "full_sentences":
+            order = list(docs)
+            rng = stable_rng(options.random_seed, "packing_order", docs[0].doc_id, dupe_pass)
+            rng.shuffle(order)
+            groups = [(order, rng)]
+        else:
+            groups = [
+                ([d], stable_rng(options.random_seed, "instances", d.doc_id, dupe_pass))
+                for d in docs
+            ]
+        for group, rng in groups:
+            for block in pack_sentences(
+                group,
+                options.max_seq_length,
+                cls_id,
+                sep_id,
+                cross_documents=options.packing == "full_sentences",
+                stats=stats,
+            ):
+                stats.tokens += len(block.input_ids)
+                masked = None
+                if spec.has_masked_lm:
+                    masked = create_masked_lm_predictions(
+                        block.input_ids,
+                        0,
+                        options.masked_lm_prob,
+                        options.max_predictions_per_seq,
+                        vocab_size,
+                        mask_id,
+                        rng,
+                        block.word_starts if options.do_whole_word_mask else None,
+                        candidates=block.candidates(),
+                    )
+                    stats.masked_tokens += len(masked.positions)
+                segment_ids = np.zeros(len(block.input_ids), np.int32)  # (L,)
+                yield records.serialize_example(
+                    sequence_features(block.input_ids, segment_ids, spec, masked), spec
+                )
 
 
 class CreateInstancesFn(beam.DoFn):
@@ -121,6 +208,8 @@ class CreateInstancesFn(beam.DoFn):
         )
         metrics.inc(metrics.TOKENS, stats.tokens)
         metrics.inc(metrics.MASKED_TOKENS, stats.masked_tokens)
+        metrics.inc(metrics.INSTANCES_CROSSING_DOCUMENTS, stats.instances_crossing_documents)
+        metrics.inc(metrics.SENTENCES_SPLIT, stats.sentences_split)
 
 
 class CreateInstances(beam.PTransform):

@@ -67,11 +67,18 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
         build_pipeline(pipeline, options, paths)
     result = pipeline.result  # Set when the `with` block ran the pipeline to completion.
     counters = metrics.query_counters(result)
-    print(metrics.format_summary(counters))
+    print(metrics.format_summary(counters, options.has_next_sentence))
     summary_path = options.output_file + ".summary.json"
     try:
         with tf.io.gfile.GFile(summary_path, "w") as f:
-            json.dump({"summary": metrics.summarize(counters), "counters": counters}, f, indent=2)
+            json.dump(
+                {
+                    "summary": metrics.summarize(counters, options.has_next_sentence),
+                    "counters": counters,
+                },
+                f,
+                indent=2,
+            )
     except (OSError, tf.errors.OpError) as e:  # The records are written; the summary is extra.
         logging.warning("Could not write %s: %s", summary_path, e)
     logging.info("Wrote %s-*", options.output_file)

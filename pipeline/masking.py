@@ -66,13 +66,17 @@ def create_masked_lm_predictions(
     mask_id: int,
     rng: random.Random,
     word_starts: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
 ) -> MaskedLm:
     """Masks `[CLS] A [SEP] B [SEP]` (`input_ids` (L,), A of `num_a` tokens).
 
-    `word_starts` (L,) bool turns on whole-word masking.
+    `word_starts` (L,) bool turns on whole-word masking. `candidates` (C,) int64 ascending,
+    when given, replaces the pair layout's candidates (`num_a` is then unused): RoBERTa
+    blocks `[CLS] tokens [SEP]` with inner document separators pass theirs.
     """
     length = len(input_ids)
-    candidates = candidate_positions(length, num_a)  # (L - 3,)
+    if candidates is None:
+        candidates = candidate_positions(length, num_a)  # (L - 3,)
     n = min(num_to_predict(length, masked_lm_prob, max_predictions_per_seq), len(candidates))
     draws = np.frombuffer(rng.randbytes(12 * length), dtype=np.uint32).reshape(3, length)
     keys, actions, replacements = draws  # (L,) uint32 each

@@ -25,6 +25,8 @@ CHUNKS_SKIPPED_NO_RANDOM_DOCUMENT = "chunks_skipped_no_random_document"
 TOKENS = "tokens"
 MASKED_TOKENS = "masked_tokens"
 BUCKETS = "buckets"
+INSTANCES_CROSSING_DOCUMENTS = "instances_crossing_documents"
+SENTENCES_SPLIT = "sentences_split"
 
 ALL = (
     FILES_READ,
@@ -43,6 +45,8 @@ ALL = (
     TOKENS,
     MASKED_TOKENS,
     BUCKETS,
+    INSTANCES_CROSSING_DOCUMENTS,
+    SENTENCES_SPLIT,
 )
 
 _counters: dict = {}
@@ -64,11 +68,16 @@ def query_counters(result) -> dict[str, int]:
     return totals
 
 
-def summarize(counters: Mapping[str, int]) -> dict[str, float | int]:
-    """The figures a user checks: documents, sentences, instances, tokens, shares."""
+def summarize(
+    counters: Mapping[str, int], has_next_sentence: bool = True
+) -> dict[str, float | int | None]:
+    """The figures a user checks: documents, sentences, instances, tokens, shares.
+
+    Without NSP (RoBERTa records) `label_1_share` is None.
+    """
     instances = counters[INSTANCES]
     tokens = counters[TOKENS]
-    return {
+    summary: dict[str, float | int | None] = {
         "documents": counters[DOCUMENTS_READ],
         "documents_used": counters[DOCUMENTS_TOKENIZED],
         "documents_skipped_no_tokens": counters[DOCUMENTS_SKIPPED_NO_TOKENS],
@@ -79,10 +88,15 @@ def summarize(counters: Mapping[str, int]) -> dict[str, float | int]:
         "masked_fraction": counters[MASKED_TOKENS] / tokens if tokens else 0.0,
         "label_1_share": counters[INSTANCES_RANDOM_NEXT] / instances if instances else 0.0,
     }
+    if not has_next_sentence:
+        summary["label_1_share"] = None
+        summary["instances_crossing_documents"] = counters.get(INSTANCES_CROSSING_DOCUMENTS, 0)
+        summary["sentences_split"] = counters.get(SENTENCES_SPLIT, 0)
+    return summary
 
 
-def format_summary(counters: Mapping[str, int]) -> str:
-    summary = summarize(counters)
+def format_summary(counters: Mapping[str, int], has_next_sentence: bool = True) -> str:
+    summary = summarize(counters, has_next_sentence)
     lines = [
         f"documents: {summary['documents']} read, {summary['documents_used']} used, "
         f"{summary['documents_skipped_no_tokens']} skipped (no tokens)",
@@ -92,8 +106,14 @@ def format_summary(counters: Mapping[str, int]) -> str:
         f"instances: {summary['instances']} from {counters[BUCKETS]} buckets",
         f"tokens: {summary['tokens']}, masked: {summary['masked_tokens']} "
         f"({summary['masked_fraction']:.2%})",
-        f"label 1 (random next) share: {summary['label_1_share']:.3f}",
     ]
+    if has_next_sentence:
+        lines.append(f"label 1 (random next) share: {summary['label_1_share']:.3f}")
+    else:
+        lines.append(
+            f"no next-sentence labels; {summary['instances_crossing_documents']} instances "
+            f"cross documents, {summary['sentences_split']} over-long sentences split"
+        )
     if counters[FILES_WITHOUT_DOCUMENTS]:
         lines.append(f"files without any document: {counters[FILES_WITHOUT_DOCUMENTS]}")
     if counters[RANDOM_NEXT_UNAVAILABLE]:

@@ -14,6 +14,9 @@ import argparse
 import dataclasses
 
 COMPRESSION_CHOICES = ("NONE", "GZIP")
+OBJECTIVE_CHOICES = ("bert", "roberta")
+PACKING_CHOICES = ("full_sentences", "doc_sentences")
+MASKING_CHOICES = ("static", "dynamic")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +37,28 @@ class PretrainingDataOptions:
     num_shards: int = 8
     compression: str = "NONE"
     documents_per_bucket: int = 256
+    # RoBERTa formats (Liu et al. 2019, Table 2). `objective="roberta"` writes no NSP:
+    # `[CLS] tokens [SEP]` with segment ids 0, packed by `packing` (see `pipeline.packing`).
+    objective: str = "bert"
+    packing: str = "full_sentences"  # Only read with objective="roberta".
+    masking: str = "static"  # "dynamic": no masked_lm_* features; the trainer masks.
+
+    @property
+    def has_next_sentence(self) -> bool:
+        return self.objective == "bert"
+
+    @property
+    def has_masked_lm(self) -> bool:
+        return self.masking == "static"
+
+    @property
+    def num_passes(self) -> int:
+        """Dupe passes made: RoBERTa packing draws nothing at random, so with dynamic masking
+        every pass would be a byte-identical copy; one is written (the trainer re-masks per
+        epoch instead)."""
+        if self.objective == "roberta" and self.masking == "dynamic":
+            return 1
+        return self.dupe_factor
 
     def __post_init__(self):
         checks = [
@@ -48,6 +73,9 @@ class PretrainingDataOptions:
                 self.compression in COMPRESSION_CHOICES,
                 f"--compression must be one of {COMPRESSION_CHOICES}",
             ),
+            (self.objective in OBJECTIVE_CHOICES, f"--objective must be one of {OBJECTIVE_CHOICES}"),
+            (self.packing in PACKING_CHOICES, f"--packing must be one of {PACKING_CHOICES}"),
+            (self.masking in MASKING_CHOICES, f"--masking must be one of {MASKING_CHOICES}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -118,6 +146,28 @@ def build_parser() -> argparse.ArgumentParser:
         default=256,
         help="Documents grouped together to draw random-next segments from; bounds a "
         "worker's memory.",
+    )
+    parser.add_argument(
+        "--objective",
+        default="bert",
+        choices=OBJECTIVE_CHOICES,
+        help="bert: [CLS] A [SEP] B [SEP] with next-sentence labels (GB); roberta: "
+        "[CLS] tokens [SEP], segment ids 0, no next_sentence_labels.",
+    )
+    parser.add_argument(
+        "--packing",
+        default="full_sentences",
+        choices=PACKING_CHOICES,
+        help="With --objective=roberta: full_sentences packs contiguous sentences up to "
+        "max_seq_length, crossing document boundaries with an extra [SEP] (documents of a "
+        "bucket in a seeded order); doc_sentences does not cross documents.",
+    )
+    parser.add_argument(
+        "--masking",
+        default="static",
+        choices=MASKING_CHOICES,
+        help="static: masked_lm_* features written (GB); dynamic: records without them, "
+        "the trainer masks every epoch anew (with roberta, one dupe pass is written).",
     )
     return parser
 

@@ -8,6 +8,7 @@ GZIP compression, written by Beam's WriteToTFRecord (so any Beam filesystem work
 from __future__ import annotations
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 
 from bert_keras import records
@@ -45,6 +46,45 @@ def instance_features(
 
 def serialize_instance(instance: PairInstance, masked: MaskedLm, spec: records.RecordSpec) -> bytes:
     return records.serialize_example(instance_features(instance, masked, spec), spec)
+
+
+def sequence_features(
+    input_ids: np.ndarray,
+    segment_ids: np.ndarray,
+    spec: records.RecordSpec,
+    masked: MaskedLm | None = None,
+    next_sentence_label: int | None = None,
+) -> dict[str, list[int] | list[float]]:
+    """Features of any layout: the spec decides which are written.
+
+    `input_ids`, `segment_ids` (L,) are the unmasked ids; `masked` (needed when the spec
+    has masked-LM features) supplies the ids the model sees and the targets.
+    """
+    length = len(input_ids)
+    pad = spec.max_seq_length - length
+    if pad < 0:
+        raise ValueError(f"Instance of {length} tokens does not fit {spec}.")
+    seen = masked.output_ids if masked is not None and spec.has_masked_lm else input_ids
+    features: dict[str, list[int] | list[float]] = {
+        records.INPUT_IDS: seen.tolist() + [0] * pad,
+        records.INPUT_MASK: [1] * length + [0] * pad,
+        records.SEGMENT_IDS: segment_ids.tolist() + [0] * pad,
+    }
+    if spec.has_masked_lm:
+        if masked is None:
+            raise ValueError(f"{spec} needs masked-LM predictions.")
+        num_masked = len(masked.positions)
+        if num_masked > spec.max_predictions_per_seq:
+            raise ValueError(f"{num_masked} predictions do not fit {spec}.")
+        mask_pad = spec.max_predictions_per_seq - num_masked
+        features[records.MASKED_LM_POSITIONS] = masked.positions.tolist() + [0] * mask_pad
+        features[records.MASKED_LM_IDS] = masked.label_ids.tolist() + [0] * mask_pad
+        features[records.MASKED_LM_WEIGHTS] = [1.0] * num_masked + [0.0] * mask_pad
+    if spec.has_next_sentence:
+        if next_sentence_label is None:
+            raise ValueError(f"{spec} needs a next-sentence label.")
+        features[records.NEXT_SENTENCE_LABELS] = [int(next_sentence_label)]
+    return features
 
 
 def output_suffix(compression: str) -> str:
