@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 import apache_beam as beam
@@ -58,10 +59,27 @@ def build_pipeline(pipeline: beam.Pipeline, options: PretrainingDataOptions, pat
     )
 
 
+def write_run_report(options: PretrainingDataOptions, prefix: str) -> None:
+    """`pipeline.report` on the shards `prefix-*`, written beside them (`prefix.report.json`)."""
+    from pipeline import report
+
+    files = sorted(tf.io.gfile.glob(prefix + "-[0-9]*-of-*.tfrecord*"))
+    if not files:
+        logging.warning("No records under %s-*: no report.", prefix)
+        return
+    result = report.build_report(files, options.vocab_file)
+    directory, name = os.path.split(prefix)
+    report.write_report(result, directory or ".", name + ".")
+    print(report.format_report(result))
+
+
 def run(argv: list[str] | None = None) -> dict[str, int]:
     """Runs the job; returns our counters (zeros where the runner reports none)."""
+    from bert_keras.tokenization import MASK_TOKEN, UNK_TOKEN, load_vocab
+
     options, beam_args = parse_args(argv)
     paths = check_inputs(options)
+    vocab = load_vocab(options.vocab_file)
     pipeline_options = PipelineOptions(beam_args)
     with beam.Pipeline(options=pipeline_options) as pipeline:
         build_pipeline(pipeline, options, paths)
@@ -75,6 +93,9 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
                 {
                     "summary": metrics.summarize(counters, options.has_next_sentence),
                     "counters": counters,
+                    "vocab_file": options.vocab_file,
+                    "unk_id": vocab.index(UNK_TOKEN),
+                    "mask_id": vocab.index(MASK_TOKEN),
                 },
                 f,
                 indent=2,
@@ -82,6 +103,11 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
     except (OSError, tf.errors.OpError) as e:  # The records are written; the summary is extra.
         logging.warning("Could not write %s: %s", summary_path, e)
     logging.info("Wrote %s-*", options.output_file)
+    if options.report:
+        try:
+            write_run_report(options, options.output_file)
+        except (OSError, ValueError, tf.errors.OpError) as e:  # The records are written.
+            logging.warning("Could not write the report of %s: %s", options.output_file, e)
     return counters
 
 

@@ -42,6 +42,7 @@ class PretrainingDataOptions:
     objective: str = "bert"
     packing: str = "full_sentences"  # Only read with objective="roberta".
     masking: str = "static"  # "dynamic": no masked_lm_* features; the trainer masks.
+    report: bool = True  # pipeline.report on the shards at the end of the run.
 
     @property
     def has_next_sentence(self) -> bool:
@@ -168,6 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=MASKING_CHOICES,
         help="static: masked_lm_* features written (GB); dynamic: records without them, "
         "the trainer masks every epoch anew (with roberta, one dupe pass is written).",
+    )
+    _add_bool(
+        parser,
+        "report",
+        True,
+        "At the end, read the shards back and write PREFIX.report.json and PNG histograms "
+        "(pipeline.report).",
     )
     return parser
 
