@@ -52,7 +52,12 @@ def build_pipeline(pipeline: beam.Pipeline, options: PretrainingDataOptions, pat
         | "InputFiles" >> beam.Create(paths)
         | "Documents"
         >> ReadTokenizedDocuments(
-            options.vocab_file, options.do_lower_case, options.do_whole_word_mask
+            options.vocab_file,
+            options.do_lower_case,
+            options.do_whole_word_mask,
+            options.input_format,
+            options.document_boundary,
+            options.jsonl_text_field,
         )
         | "Instances" >> CreateInstances(options)
         | "Write" >> WriteShards(options.output_file, options.num_shards, options.compression)

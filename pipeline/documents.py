@@ -124,11 +124,40 @@ def expand_input_patterns(input_file: str) -> list[str]:
 
 
 class ReadDocumentsFn(beam.DoFn):
-    """path -> DocumentLines, streaming the file (memory: one document)."""
+    """path -> DocumentLines, streaming the file (memory: one document).
+
+    `input_format="sentences"` is GB's layout; `documents` and `jsonl` give documents whose
+    lines are paragraphs, split into sentences later (`pipeline.sentences`).
+    """
+
+    def __init__(
+        self,
+        input_format: str = "sentences",
+        document_boundary: str = "line",
+        jsonl_text_field: str = "text",
+    ):
+        self._input_format = input_format
+        self._document_boundary = document_boundary
+        self._jsonl_text_field = jsonl_text_field
 
     def process(self, path: str) -> Iterator[DocumentLines]:
-        stats = ReadStats()
-        yield from split_documents(_read_lines(path), path, stats)
+        if self._input_format == "sentences":
+            stats = ReadStats()
+            yield from split_documents(_read_lines(path), path, stats)
+        else:
+            from pipeline.sentences import RawReadStats, read_raw_documents
+
+            stats = RawReadStats()
+            yield from read_raw_documents(
+                _read_lines(path),
+                path,
+                stats,
+                self._input_format,
+                self._document_boundary,
+                self._jsonl_text_field,
+            )
+            metrics.inc(metrics.LINES_INVALID_JSON, stats.lines_invalid_json)
+            metrics.inc(metrics.RECORDS_WITHOUT_TEXT, stats.records_without_text)
         metrics.inc(metrics.FILES_READ)
         metrics.inc(metrics.LINES_READ, stats.lines)
         metrics.inc(metrics.LINES_INVALID_UTF8, stats.lines_invalid_utf8)
@@ -240,24 +269,52 @@ class TokenizeDocumentsFn(beam.DoFn):
         yield from docs
 
 
+class SplitSentencesFn(beam.DoFn):
+    """DocumentLines of paragraphs -> DocumentLines of sentences (pysbd, once per worker)."""
+
+    def setup(self):
+        from pipeline.sentences import SentenceSplitter
+
+        self._splitter = SentenceSplitter()
+
+    def process(self, document: DocumentLines) -> Iterator[DocumentLines]:
+        yield self._splitter.split_document(document)
+
+
 class ReadTokenizedDocuments(beam.PTransform):
     """file paths -> TokenizedDocuments, spread over the workers.
 
     Reading streams one file per call; the Reshuffle after it moves documents off the
     reading worker (without it, a small input lands on one worker), and BatchElements
-    makes each tokenizer call a batch of documents.
+    makes each tokenizer call a batch of documents. Raw documents are split into sentences
+    after the reshuffle, so that work is spread too.
     """
 
-    def __init__(self, vocab_file: str, do_lower_case: bool, do_whole_word_mask: bool):
+    def __init__(
+        self,
+        vocab_file: str,
+        do_lower_case: bool,
+        do_whole_word_mask: bool,
+        input_format: str = "sentences",
+        document_boundary: str = "line",
+        jsonl_text_field: str = "text",
+    ):
         super().__init__()
         self._tokenize_fn = TokenizeDocumentsFn(vocab_file, do_lower_case, do_whole_word_mask)
+        self._read_fn = ReadDocumentsFn(input_format, document_boundary, jsonl_text_field)
+        self._split = input_format != "sentences"
 
     def expand(self, paths):
-        return (
+        documents = (
             paths
             | "ReshuffleFiles" >> beam.Reshuffle()
-            | "ReadDocuments" >> beam.ParDo(ReadDocumentsFn())
+            | "ReadDocuments" >> beam.ParDo(self._read_fn)
             | "ReshuffleDocuments" >> beam.Reshuffle()
+        )
+        if self._split:
+            documents = documents | "SplitSentences" >> beam.ParDo(SplitSentencesFn())
+        return (
+            documents
             | "BatchDocuments" >> beam.BatchElements(min_batch_size=32, max_batch_size=512)
             | "Tokenize" >> beam.ParDo(self._tokenize_fn)
         )

@@ -27,6 +27,8 @@ MASKED_TOKENS = "masked_tokens"
 BUCKETS = "buckets"
 INSTANCES_CROSSING_DOCUMENTS = "instances_crossing_documents"
 SENTENCES_SPLIT = "sentences_split"
+LINES_INVALID_JSON = "lines_invalid_json"
+RECORDS_WITHOUT_TEXT = "records_without_text"
 
 ALL = (
     FILES_READ,
@@ -47,6 +49,8 @@ ALL = (
     BUCKETS,
     INSTANCES_CROSSING_DOCUMENTS,
     SENTENCES_SPLIT,
+    LINES_INVALID_JSON,
+    RECORDS_WITHOUT_TEXT,
 )
 
 _counters: dict = {}
@@ -113,6 +117,11 @@ def format_summary(counters: Mapping[str, int], has_next_sentence: bool = True) 
         lines.append(
             f"no next-sentence labels; {summary['instances_crossing_documents']} instances "
             f"cross documents, {summary['sentences_split']} over-long sentences split"
+        )
+    if counters.get(LINES_INVALID_JSON) or counters.get(RECORDS_WITHOUT_TEXT):
+        lines.append(
+            f"jsonl lines skipped: {counters.get(LINES_INVALID_JSON, 0)} invalid JSON, "
+            f"{counters.get(RECORDS_WITHOUT_TEXT, 0)} without the text field"
         )
     if counters[FILES_WITHOUT_DOCUMENTS]:
         lines.append(f"files without any document: {counters[FILES_WITHOUT_DOCUMENTS]}")

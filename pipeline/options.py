@@ -17,6 +17,8 @@ COMPRESSION_CHOICES = ("NONE", "GZIP")
 OBJECTIVE_CHOICES = ("bert", "roberta")
 PACKING_CHOICES = ("full_sentences", "doc_sentences")
 MASKING_CHOICES = ("static", "dynamic")
+INPUT_FORMAT_CHOICES = ("sentences", "documents", "jsonl")
+DOCUMENT_BOUNDARY_CHOICES = ("line", "blank_line")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +45,10 @@ class PretrainingDataOptions:
     packing: str = "full_sentences"  # Only read with objective="roberta".
     masking: str = "static"  # "dynamic": no masked_lm_* features; the trainer masks.
     report: bool = True  # pipeline.report on the shards at the end of the run.
+    # Raw input (see pipeline.sentences): sentences is GB's one-sentence-a-line layout.
+    input_format: str = "sentences"
+    document_boundary: str = "line"  # input_format=documents: a line, or a blank-line block.
+    jsonl_text_field: str = "text"
 
     @property
     def has_next_sentence(self) -> bool:
@@ -74,9 +80,21 @@ class PretrainingDataOptions:
                 self.compression in COMPRESSION_CHOICES,
                 f"--compression must be one of {COMPRESSION_CHOICES}",
             ),
-            (self.objective in OBJECTIVE_CHOICES, f"--objective must be one of {OBJECTIVE_CHOICES}"),
+            (
+                self.objective in OBJECTIVE_CHOICES,
+                f"--objective must be one of {OBJECTIVE_CHOICES}",
+            ),
             (self.packing in PACKING_CHOICES, f"--packing must be one of {PACKING_CHOICES}"),
             (self.masking in MASKING_CHOICES, f"--masking must be one of {MASKING_CHOICES}"),
+            (
+                self.input_format in INPUT_FORMAT_CHOICES,
+                f"--input_format must be one of {INPUT_FORMAT_CHOICES}",
+            ),
+            (
+                self.document_boundary in DOCUMENT_BOUNDARY_CHOICES,
+                f"--document_boundary must be one of {DOCUMENT_BOUNDARY_CHOICES}",
+            ),
+            (bool(self.jsonl_text_field), "--jsonl_text_field must not be empty"),
         ]
         for ok, message in checks:
             if not ok:
@@ -177,6 +195,22 @@ def build_parser() -> argparse.ArgumentParser:
         "At the end, read the shards back and write PREFIX.report.json and PNG histograms "
         "(pipeline.report).",
     )
+    parser.add_argument(
+        "--input_format",
+        default="sentences",
+        choices=INPUT_FORMAT_CHOICES,
+        help="sentences: one sentence a line, blank line between documents (GB); "
+        "documents: raw text split into sentences by the pipeline (pysbd); jsonl: one JSON "
+        "object a line, the text in --jsonl_text_field.",
+    )
+    parser.add_argument(
+        "--document_boundary",
+        default="line",
+        choices=DOCUMENT_BOUNDARY_CHOICES,
+        help="With --input_format=documents: one document a line, or a block of lines "
+        "between blank lines.",
+    )
+    parser.add_argument("--jsonl_text_field", default="text")
     return parser
 
 
