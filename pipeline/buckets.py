@@ -179,8 +179,9 @@ def packed_from_bucket(
 class CreateInstancesFn(beam.DoFn):
     """(bucket, documents) -> serialized examples; the vocab is read once per worker."""
 
-    def __init__(self, options: PretrainingDataOptions):
+    def __init__(self, options: PretrainingDataOptions, counter_suffix: str = ""):
         self._options = options
+        self._suffix = counter_suffix
         self._ids: tuple[int, int, int, int] | None = None
 
     def setup(self):
@@ -199,25 +200,29 @@ class CreateInstancesFn(beam.DoFn):
         _, documents = element
         stats = InstanceStats()
         yield from instances_from_bucket(documents, self._options, *self._ids, stats)
-        metrics.inc(metrics.BUCKETS)
-        metrics.inc(metrics.INSTANCES, stats.instances)
-        metrics.inc(metrics.INSTANCES_RANDOM_NEXT, stats.random_next)
-        metrics.inc(metrics.RANDOM_NEXT_UNAVAILABLE, stats.random_next_unavailable)
-        metrics.inc(
-            metrics.CHUNKS_SKIPPED_NO_RANDOM_DOCUMENT, stats.chunks_skipped_no_random_document
-        )
-        metrics.inc(metrics.TOKENS, stats.tokens)
-        metrics.inc(metrics.MASKED_TOKENS, stats.masked_tokens)
-        metrics.inc(metrics.INSTANCES_CROSSING_DOCUMENTS, stats.instances_crossing_documents)
-        metrics.inc(metrics.SENTENCES_SPLIT, stats.sentences_split)
+        for name, value in (
+            (metrics.BUCKETS, 1),
+            (metrics.INSTANCES, stats.instances),
+            (metrics.INSTANCES_RANDOM_NEXT, stats.random_next),
+            (metrics.RANDOM_NEXT_UNAVAILABLE, stats.random_next_unavailable),
+            (metrics.CHUNKS_SKIPPED_NO_RANDOM_DOCUMENT, stats.chunks_skipped_no_random_document),
+            (metrics.TOKENS, stats.tokens),
+            (metrics.MASKED_TOKENS, stats.masked_tokens),
+            (metrics.INSTANCES_CROSSING_DOCUMENTS, stats.instances_crossing_documents),
+            (metrics.SENTENCES_SPLIT, stats.sentences_split),
+        ):
+            metrics.inc(name, value)
+            if self._suffix:  # Several output sets: each also counted on its own.
+                metrics.inc(name + self._suffix, value)
 
 
 class CreateInstances(beam.PTransform):
     """TokenizedDocuments -> serialized examples, through seeded-hash buckets."""
 
-    def __init__(self, options: PretrainingDataOptions):
+    def __init__(self, options: PretrainingDataOptions, counter_suffix: str = ""):
         super().__init__()
         self._options = options
+        self._counter_suffix = counter_suffix
 
     def expand(self, documents):
         options = self._options
@@ -231,5 +236,5 @@ class CreateInstances(beam.PTransform):
             documents
             | "KeyByBucket" >> beam.Map(key_by_bucket, beam.pvalue.AsSingleton(count))
             | "GroupBuckets" >> beam.GroupByKey()
-            | "PairMaskSerialize" >> beam.ParDo(CreateInstancesFn(options))
+            | "PairMaskSerialize" >> beam.ParDo(CreateInstancesFn(options, self._counter_suffix))
         )

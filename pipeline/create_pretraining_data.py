@@ -45,9 +45,23 @@ def check_inputs(options: PretrainingDataOptions) -> list[str]:
     return paths
 
 
+def output_sets(options: PretrainingDataOptions) -> list[tuple[str, str, PretrainingDataOptions]]:
+    """(counter suffix, shard prefix, options) of each output set: one, or one per length."""
+    if not options.lengths:
+        return [("", options.output_file, options)]
+    return [
+        (f"/len{o.max_seq_length}", f"{options.output_file}-len{o.max_seq_length}", o)
+        for o in options.per_length()
+    ]
+
+
 def build_pipeline(pipeline: beam.Pipeline, options: PretrainingDataOptions, paths: list[str]):
-    """Adds the whole job to `pipeline`; returns the write result."""
-    return (
+    """Adds the whole job to `pipeline`; returns the write result(s).
+
+    With several `--max_seq_length` values the tokenized documents are read once and branch
+    into one CreateInstances + WriteShards per length.
+    """
+    documents = (
         pipeline
         | "InputFiles" >> beam.Create(paths)
         | "Documents"
@@ -59,9 +73,33 @@ def build_pipeline(pipeline: beam.Pipeline, options: PretrainingDataOptions, pat
             options.document_boundary,
             options.jsonl_text_field,
         )
-        | "Instances" >> CreateInstances(options)
-        | "Write" >> WriteShards(options.output_file, options.num_shards, options.compression)
     )
+    if not options.lengths:
+        return (
+            documents
+            | "Instances" >> CreateInstances(options)
+            | "Write" >> WriteShards(options.output_file, options.num_shards, options.compression)
+        )
+    writes = []
+    for suffix, prefix, length_options in output_sets(options):
+        tag = suffix.lstrip("/")
+        writes.append(
+            documents
+            | f"Instances-{tag}" >> CreateInstances(length_options, suffix)
+            | f"Write-{tag}" >> WriteShards(prefix, options.num_shards, options.compression)
+        )
+    return writes
+
+
+def counters_of_set(counters: dict[str, int], suffix: str) -> dict[str, int]:
+    """The counters of one output set: its own where counted per set, else the shared ones."""
+    if not suffix:
+        return counters
+    return {
+        name: counters.get(name + suffix, value)
+        for name, value in counters.items()
+        if "/" not in name
+    }
 
 
 def write_run_report(options: PretrainingDataOptions, prefix: str) -> None:
@@ -90,29 +128,33 @@ def run(argv: list[str] | None = None) -> dict[str, int]:
         build_pipeline(pipeline, options, paths)
     result = pipeline.result  # Set when the `with` block ran the pipeline to completion.
     counters = metrics.query_counters(result)
-    print(metrics.format_summary(counters, options.has_next_sentence))
-    summary_path = options.output_file + ".summary.json"
-    try:
-        with tf.io.gfile.GFile(summary_path, "w") as f:
-            json.dump(
-                {
-                    "summary": metrics.summarize(counters, options.has_next_sentence),
-                    "counters": counters,
-                    "vocab_file": options.vocab_file,
-                    "unk_id": vocab.index(UNK_TOKEN),
-                    "mask_id": vocab.index(MASK_TOKEN),
-                },
-                f,
-                indent=2,
-            )
-    except (OSError, tf.errors.OpError) as e:  # The records are written; the summary is extra.
-        logging.warning("Could not write %s: %s", summary_path, e)
-    logging.info("Wrote %s-*", options.output_file)
-    if options.report:
+    for suffix, prefix, set_options in output_sets(options):
+        set_counters = counters_of_set(counters, suffix)
+        if suffix:
+            print(f"--- {prefix}: max_seq_length={set_options.max_seq_length}")
+        print(metrics.format_summary(set_counters, options.has_next_sentence))
+        summary_path = prefix + ".summary.json"
         try:
-            write_run_report(options, options.output_file)
-        except (OSError, ValueError, tf.errors.OpError) as e:  # The records are written.
-            logging.warning("Could not write the report of %s: %s", options.output_file, e)
+            with tf.io.gfile.GFile(summary_path, "w") as f:
+                json.dump(
+                    {
+                        "summary": metrics.summarize(set_counters, options.has_next_sentence),
+                        "counters": set_counters,
+                        "vocab_file": options.vocab_file,
+                        "unk_id": vocab.index(UNK_TOKEN),
+                        "mask_id": vocab.index(MASK_TOKEN),
+                    },
+                    f,
+                    indent=2,
+                )
+        except (OSError, tf.errors.OpError) as e:  # The records are written; this is extra.
+            logging.warning("Could not write %s: %s", summary_path, e)
+        logging.info("Wrote %s-*", prefix)
+        if options.report:
+            try:
+                write_run_report(set_options, prefix)
+            except (OSError, ValueError, tf.errors.OpError) as e:  # The records are written.
+                logging.warning("Could not write the report of %s: %s", prefix, e)
     return counters
 
 

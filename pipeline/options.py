@@ -49,6 +49,21 @@ class PretrainingDataOptions:
     input_format: str = "sentences"
     document_boundary: str = "line"  # input_format=documents: a line, or a blank-line block.
     jsonl_text_field: str = "text"
+    # Several output sets from one read of the corpus (GB's two-phase 128/512 recipe):
+    # ((max_seq_length, max_predictions_per_seq), ...), shards `PREFIX-len<L>-...`. Empty:
+    # one set, `max_seq_length`/`max_predictions_per_seq`, shards `PREFIX-...` (GB's names).
+    lengths: tuple[tuple[int, int], ...] = ()
+
+    def per_length(self) -> list[PretrainingDataOptions]:
+        """One options object per output set (itself when there is one set)."""
+        if not self.lengths:
+            return [self]
+        return [
+            dataclasses.replace(
+                self, max_seq_length=length, max_predictions_per_seq=preds, lengths=()
+            )
+            for length, preds in self.lengths
+        ]
 
     @property
     def has_next_sentence(self) -> bool:
@@ -96,6 +111,12 @@ class PretrainingDataOptions:
             ),
             (bool(self.jsonl_text_field), "--jsonl_text_field must not be empty"),
         ]
+        lengths = [length for length, _ in self.lengths]
+        checks += [
+            (min(lengths, default=5) >= 5, "--max_seq_length values must be >= 5"),
+            (min((p for _, p in self.lengths), default=1) >= 1, "--max_predictions_per_seq >= 1"),
+            (len(set(lengths)) == len(lengths), "--max_seq_length values must be distinct"),
+        ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
@@ -111,6 +132,13 @@ def _parse_bool(value: str) -> bool:
     if lowered in ("false", "f", "0", "no"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def _int_list(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas: {e}") from e
 
 
 def _add_bool(parser: argparse.ArgumentParser, name: str, default: bool, help_text: str) -> None:
@@ -136,8 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vocab_file", required=True, help="The BERT vocab file.")
     _add_bool(parser, "do_lower_case", True, "Lower-case, NFD and strip accents (uncased).")
     _add_bool(parser, "do_whole_word_mask", False, "Mask whole words, not single pieces.")
-    parser.add_argument("--max_seq_length", type=int, default=128)
-    parser.add_argument("--max_predictions_per_seq", type=int, default=20)
+    parser.add_argument(
+        "--max_seq_length",
+        type=_int_list,
+        default=(128,),
+        help="One length, or several (128,512): one set of shards per length, PREFIX-len128-...",
+    )
+    parser.add_argument(
+        "--max_predictions_per_seq",
+        type=_int_list,
+        default=(20,),
+        help="One value per --max_seq_length (20,80).",
+    )
     parser.add_argument("--random_seed", type=int, default=12345)
     parser.add_argument(
         "--dupe_factor", type=int, default=10, help="Passes over the data, masked differently."
@@ -217,4 +255,21 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None) -> tuple[PretrainingDataOptions, list[str]]:
     """argv (without the program name) -> (our options, the arguments left for Beam)."""
     known, beam_args = build_parser().parse_known_args(argv)
-    return PretrainingDataOptions(**vars(known)), beam_args
+    values = vars(known)
+    lengths, predictions = values.pop("max_seq_length"), values.pop("max_predictions_per_seq")
+    if not lengths or len(predictions) != len(lengths):
+        raise ValueError(
+            f"--max_predictions_per_seq needs one value per --max_seq_length: got "
+            f"{len(lengths)} length(s) {list(lengths)} and {len(predictions)} value(s) "
+            f"{list(predictions)}."
+        )
+    pairs = tuple(zip(lengths, predictions, strict=True))
+    return (
+        PretrainingDataOptions(
+            **values,
+            max_seq_length=lengths[0],
+            max_predictions_per_seq=predictions[0],
+            lengths=pairs if len(pairs) > 1 else (),
+        ),
+        beam_args,
+    )
