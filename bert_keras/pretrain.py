@@ -94,5 +94,9 @@ def main(argv):
         raise SystemExit(128 + signal.SIGTERM)
 
 
-if __name__ == "__main__":
+def cli():
     app.run(main)
+
+
+if __name__ == "__main__":
+    cli()
