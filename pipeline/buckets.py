@@ -111,6 +111,7 @@ def instances_from_bucket(
                     mask_id,
                     rng,
                     instance.word_starts if options.do_whole_word_mask else None,
+                    max_ngram_size=options.max_ngram_size,
                 )
                 stats.masked_tokens += len(masked.positions)
                 yield serialize_instance(instance, masked, spec)
@@ -168,6 +169,7 @@ def packed_from_bucket(
                         rng,
                         block.word_starts if options.do_whole_word_mask else None,
                         candidates=block.candidates(),
+                        max_ngram_size=options.max_ngram_size,
                     )
                     stats.masked_tokens += len(masked.positions)
                 segment_ids = np.zeros(len(block.input_ids), np.int32)  # (L,)

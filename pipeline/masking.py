@@ -9,6 +9,11 @@
   the previous one, never across [SEP]); words are taken in random order and one that would
   overflow `n` is skipped, as in GB; the 80/10/10 choice is made once per word (GB decides
   per piece, its issue #910), a random replacement is drawn per piece;
+- with `max_ngram_size` N > 1 (not in GB; SpanBERT/ERNIE-style n-gram masking), spans of
+  1..N consecutive units (words with whole-word masking, else pieces) are chosen, the span
+  length drawn with p(n) proportional to 1/n (short spans most often), never across a [SEP];
+  the 80/10/10 choice is made once per chosen span (SpanBERT's "at the span level": all its
+  pieces become [MASK], stay, or become random ids together); N = 1 is the rule above;
 - positions are returned in ascending order.
 
 Speed: GB's loop costs about 20 Python-level random calls and a shuffle per instance. Here
@@ -57,6 +62,66 @@ def _whole_words(candidates: np.ndarray, word_starts: np.ndarray) -> list[np.nda
     return np.split(candidates, np.flatnonzero(breaks)[1:])
 
 
+def ngram_probabilities(max_ngram_size: int) -> np.ndarray:
+    """p(n) proportional to 1/n for n = 1..max_ngram_size: short spans are the most frequent."""
+    weights = 1.0 / np.arange(1, max_ngram_size + 1)
+    return weights / weights.sum()
+
+
+def ngram_spans(
+    units: list[np.ndarray],
+    keys: np.ndarray,
+    lengths_draw: np.ndarray,
+    num_to_mask: int,
+    max_ngram_size: int,
+) -> list[np.ndarray]:
+    """Chooses spans of 1..max_ngram_size consecutive units (words or pieces) to mask.
+
+    Span starts are taken in the random order of `keys` at their first position; each start
+    draws its length n with p(n) proportional to 1/n (SpanBERT / ERNIE style n-gram masking,
+    weighted toward short spans), from `lengths_draw` at the same position. A span never
+    crosses a gap between candidates ([SEP], a document separator) nor an already chosen
+    unit, and never takes the count past `num_to_mask`: it is shortened until it fits, and
+    skipped when not even one unit fits (as GB skips a word that would overflow).
+
+    Returns the chosen spans' positions (each (pieces,) int64), in the order chosen.
+    """
+    if not units:
+        return []
+    cdf = np.cumsum(ngram_probabilities(max_ngram_size))
+    firsts = np.array([unit[0] for unit in units])
+    lasts = np.array([unit[-1] for unit in units])
+    sizes = np.array([len(unit) for unit in units])
+    # Units in the same run of adjacent candidates share a segment; spans stay inside one.
+    segment = np.concatenate([[0], np.cumsum(firsts[1:] != lasts[:-1] + 1)])
+    covered = np.zeros(len(units), bool)
+    spans: list[np.ndarray] = []
+    count = 0
+    for u in np.argsort(keys[firsts], kind="stable"):
+        if count >= num_to_mask:
+            break
+        if covered[u]:
+            continue
+        n = 1 + int(np.searchsorted(cdf, lengths_draw[firsts[u]] / _UINT32_RANGE, side="right"))
+        n = min(n, max_ngram_size)
+        while n >= 1:
+            end = u + n
+            if (
+                end <= len(units)
+                and segment[end - 1] == segment[u]
+                and not covered[u:end].any()
+                and count + sizes[u:end].sum() <= num_to_mask
+            ):
+                break
+            n -= 1
+        if n == 0:
+            continue
+        covered[u : u + n] = True
+        spans.append(np.concatenate(units[u : u + n]))
+        count += int(sizes[u : u + n].sum())
+    return spans
+
+
 def create_masked_lm_predictions(
     input_ids: np.ndarray,
     num_a: int,
@@ -67,12 +132,14 @@ def create_masked_lm_predictions(
     rng: random.Random,
     word_starts: np.ndarray | None = None,
     candidates: np.ndarray | None = None,
+    max_ngram_size: int = 1,
 ) -> MaskedLm:
     """Masks `[CLS] A [SEP] B [SEP]` (`input_ids` (L,), A of `num_a` tokens).
 
     `word_starts` (L,) bool turns on whole-word masking. `candidates` (C,) int64 ascending,
     when given, replaces the pair layout's candidates (`num_a` is then unused): RoBERTa
     blocks `[CLS] tokens [SEP]` with inner document separators pass theirs.
+    `max_ngram_size` > 1 turns on n-gram masking (`ngram_spans`).
     """
     length = len(input_ids)
     if candidates is None:
@@ -81,7 +148,27 @@ def create_masked_lm_predictions(
     draws = np.frombuffer(rng.randbytes(12 * length), dtype=np.uint32).reshape(3, length)
     keys, actions, replacements = draws  # (L,) uint32 each
 
-    if word_starts is None:
+    if max_ngram_size > 1:
+        units: list[np.ndarray] = []
+        if len(candidates):
+            units = (
+                _whole_words(candidates, word_starts)
+                if word_starts is not None
+                else np.split(candidates, np.arange(1, len(candidates)))
+            )
+        # A fourth uint32 per position draws the span lengths; the other three are as above.
+        lengths_draw = np.frombuffer(rng.randbytes(4 * length), dtype=np.uint32)  # (L,)
+        spans = ngram_spans(units, keys, lengths_draw, n, max_ngram_size)
+        if spans:
+            # The 80/10/10 action of a span's first piece applies to the whole span.
+            word_actions = np.concatenate([np.full(len(sp), actions[sp[0]]) for sp in spans])
+            positions = np.concatenate(spans)
+            order = np.argsort(positions, kind="stable")
+            positions, word_actions = positions[order], word_actions[order]
+        else:
+            positions = np.zeros(0, np.int64)
+            word_actions = np.zeros(0, np.uint32)
+    elif word_starts is None:
         order = np.argsort(keys[candidates], kind="stable")
         positions = np.sort(candidates[order[:n]])  # (M,)
         word_actions = actions[positions]

@@ -53,6 +53,7 @@ class PretrainingDataOptions:
     # ((max_seq_length, max_predictions_per_seq), ...), shards `PREFIX-len<L>-...`. Empty:
     # one set, `max_seq_length`/`max_predictions_per_seq`, shards `PREFIX-...` (GB's names).
     lengths: tuple[tuple[int, int], ...] = ()
+    max_ngram_size: int = 1  # > 1: n-gram masking, p(n) proportional to 1/n (pipeline.masking).
 
     def per_length(self) -> list[PretrainingDataOptions]:
         """One options object per output set (itself when there is one set)."""
@@ -110,6 +111,7 @@ class PretrainingDataOptions:
                 f"--document_boundary must be one of {DOCUMENT_BOUNDARY_CHOICES}",
             ),
             (bool(self.jsonl_text_field), "--jsonl_text_field must not be empty"),
+            (self.max_ngram_size >= 1, "--max_ngram_size must be >= 1"),
         ]
         lengths = [length for length, _ in self.lengths]
         checks += [
@@ -249,6 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
         "between blank lines.",
     )
     parser.add_argument("--jsonl_text_field", default="text")
+    parser.add_argument(
+        "--max_ngram_size",
+        type=int,
+        default=1,
+        help="Mask spans of up to N units (words with --do_whole_word_mask, else pieces), "
+        "p(n) proportional to 1/n; the 80/10/10 choice is made per span. 1: GB's masking.",
+    )
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import math
 import random
 
@@ -132,3 +133,110 @@ def test_same_rng_same_masks():
     a = create_masked_lm_predictions(ids, 40, 0.15, 20, VOCAB, MASK, random.Random(3))
     b = create_masked_lm_predictions(ids, 40, 0.15, 20, VOCAB, MASK, random.Random(3))
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_ngram_probabilities_favour_short_spans():
+    from pipeline.masking import ngram_probabilities
+
+    p = ngram_probabilities(3)
+    assert p.sum() == pytest.approx(1.0)
+    assert p.tolist() == pytest.approx([6 / 11, 3 / 11, 2 / 11])  # 1 : 1/2 : 1/3
+
+
+def test_ngram_spans_lengths_follow_one_over_n_and_stay_in_segments():
+    from pipeline.masking import ngram_probabilities, ngram_spans
+
+    rng = random.Random(7)
+    n_max = 3
+    lengths = collections.Counter()
+    for _ in range(400):
+        ids = _instance(60, 60)
+        candidates = candidate_positions(len(ids), 60)
+        units = [np.array([c]) for c in candidates]
+        keys = np.frombuffer(rng.randbytes(4 * len(ids)), np.uint32)
+        draws = np.frombuffer(rng.randbytes(4 * len(ids)), np.uint32)
+        # Room for every drawn length: few spans, so shortening to fit is rare.
+        spans = ngram_spans(units, keys, draws, 12, n_max)
+        assert sum(len(s) for s in spans) == 12
+        positions = np.concatenate(spans)
+        assert len(set(positions.tolist())) == len(positions)  # No overlap.
+        for span in spans:
+            assert (np.diff(span) == 1).all()  # Contiguous ...
+            assert not (span[0] <= 61 <= span[-1])  # ... and never across the middle [SEP].
+        # The first span drawn is never shortened by the count: its length is the draw's.
+        lengths[len(spans[0])] += 1
+    total = sum(lengths.values())
+    for n, p in enumerate(ngram_probabilities(n_max), start=1):
+        assert abs(lengths[n] - total * p) <= 4 * math.sqrt(total * p * (1 - p)), lengths
+
+
+def test_ngram_whole_word_masking_decides_80_10_10_per_span():
+    rng = random.Random(3)
+    ids = _instance(50, 50)
+    # Words of 1-3 pieces.
+    word_starts = np.zeros(len(ids), bool)
+    word_starts[[0, 51, 102]] = True
+    word_starts[1 + np.cumsum([0] + [1, 2, 3] * 8)[:-1][:25]] = True
+    word_starts[52 + np.cumsum([0] + [3, 1, 2] * 8)[:-1][:25]] = True
+    kinds = collections.Counter()
+    for _ in range(300):
+        masked = create_masked_lm_predictions(
+            ids, 50, 0.15, 20, 10**9, MASK, rng, word_starts, max_ngram_size=3
+        )
+        positions = masked.positions.tolist()
+        assert len(positions) == num_to_predict(len(ids), 0.15, 20)
+        # Whole words only.
+        for p in positions:
+            start = p
+            while not word_starts[start]:
+                start -= 1
+                assert start in positions
+        # The span's action covers each of its words: no word mixes [MASK], kept and random
+        # pieces (a vocabulary of 1e9 ids makes a random id equal to [MASK] or the original
+        # impossible in practice).
+        seen = masked.output_ids[masked.positions]
+        kind = np.where(seen == MASK, 0, np.where(seen == masked.label_ids, 1, 2))
+        for i, p in enumerate(positions):
+            if not word_starts[p]:
+                assert kind[i] == kind[i - 1] and positions[i - 1] == p - 1
+        kinds["mask"] += int((kind == 0).sum())
+        kinds["total"] += len(seen)
+    assert 0.7 < kinds["mask"] / kinds["total"] < 0.9
+
+
+def test_ngram_size_one_is_the_default_masking():
+    ids = _instance(30, 40)
+    a = create_masked_lm_predictions(ids, 30, 0.15, 20, VOCAB, MASK, random.Random(5))
+    b = create_masked_lm_predictions(
+        ids, 30, 0.15, 20, VOCAB, MASK, random.Random(5), max_ngram_size=1
+    )
+    assert all((x == y).all() for x, y in zip(a, b, strict=True))
+
+
+def test_ngram_piece_spans_are_shown_one_way_per_span():
+    from pipeline.masking import ngram_spans
+
+    ids = _instance(60, 60)
+    candidates = candidate_positions(len(ids), 60)
+    n = num_to_predict(len(ids), 0.15, 20)
+    multi = 0
+    for seed in range(200):
+        masked = create_masked_lm_predictions(
+            ids, 60, 0.15, 20, 10**9, MASK, random.Random(seed), max_ngram_size=3
+        )
+        # The same draws, in the same order, give the spans the function chose.
+        rng = random.Random(seed)
+        keys, _, _ = np.frombuffer(rng.randbytes(12 * len(ids)), np.uint32).reshape(3, -1)
+        lengths_draw = np.frombuffer(rng.randbytes(4 * len(ids)), np.uint32)
+        units = [np.array([c]) for c in candidates]
+        spans = ngram_spans(units, keys, lengths_draw, n, 3)
+        assert sorted(np.concatenate(spans).tolist()) == masked.positions.tolist()
+        for span in spans:
+            shown = masked.output_ids[span]
+            kinds = {
+                0 if x == MASK else 1 if x == ids[p] else 2
+                for x, p in zip(shown, span, strict=True)
+            }
+            assert len(kinds) == 1
+            multi += len(span) > 1
+    assert multi > 200  # Many multi-piece spans were checked.

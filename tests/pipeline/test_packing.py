@@ -134,7 +134,9 @@ def _run(tmp, extra, beam_args=IN_PROCESS, corpus=None, max_seq=48):
 
 
 def test_roberta_full_sentences_static_records(tmp_path):
-    prefix, counters = _run(str(tmp_path), ["--objective=roberta", "--dupe_factor=2"])
+    prefix, counters = _run(
+        str(tmp_path), ["--objective=roberta", "--dupe_factor=2", "--max_ngram_size=3"]
+    )
     serialized = read_records(prefix)
     assert len(serialized) == counters[metrics.INSTANCES] > 0
     spec = records.spec_from_record(serialized[0])
@@ -216,7 +218,12 @@ def test_roberta_full_sentences_same_records_in_process_and_with_two_workers(tmp
     corpus = tmp_path / "corpus"
     write_text(str(corpus / "a.txt"), generate_corpus(8, sentences=(3, 9), seed=5))
     write_text(str(corpus / "b.txt"), generate_corpus(7, sentences=(3, 9), seed=6))
-    extra = ["--objective=roberta", "--dupe_factor=2", "--do_whole_word_mask"]
+    extra = [
+        "--objective=roberta",
+        "--dupe_factor=2",
+        "--do_whole_word_mask",
+        "--max_ngram_size=2",
+    ]
     a, counters_a = _run(str(tmp_path / "a"), extra, corpus=str(corpus / "*.txt"))
     b, counters_b = _run(
         str(tmp_path / "b"),
