@@ -1,6 +1,6 @@
 """Pretraining-data throughput and peak memory: our Beam pipeline vs google-research/bert.
 
-    python -m benchmarks.pipeline_throughput --work_dir=/tmp/pipeline_bench \\
+    python benchmarks/pipeline_throughput.py --work_dir=/tmp/pipeline_bench \\
         --reference_dir=/path/to/google-research/bert [--repeat=10] [--dupe_factor=5]
 
 Corpora: the default corpus (`pipeline.sample_corpus`) and the same corpus repeated
@@ -14,6 +14,14 @@ Runs, each in a fresh process whose whole process tree is sampled for RSS every 
   `--reference_dir` (a checkout holding its `create_pretraining_data.py` and
   `tokenization.py`). It is TF1 code (`tf.flags`, `tf.gfile`, `tf.python_io`): it runs with
   `tensorflow.compat.v1` installed as its `tensorflow` module, nothing else changed.
+
+Modes (`--modes`, ours only): `bert` (GB's format, the default), `roberta_full`
+(`--objective=roberta --packing=full_sentences`, static masking), `roberta_dynamic`
+(full_sentences, `--masking=dynamic`: one pass, no masking) and `documents` (the same
+corpus as raw text, one document a line, `--input_format=documents`: sentences split by
+pysbd in the pipeline). Runs pass `--noreport` (the report reads the records back after the
+job; it is timed apart, `--time_report`). `--splitters` times the sentence splitters
+compared in `pipeline/sentences.py` on standard-library docstrings and exits.
 
 Printed: instances, wall seconds (process start to exit, start-up included), instances/s,
 instances/s per core used, and peak RSS summed over the process tree. Nothing is asserted.
@@ -115,8 +123,29 @@ def prepare(args) -> tuple[dict[str, str], str]:
     return {"x1": corpus, f"x{args.repeat}": repeated}, vocab
 
 
-def run_ours(args, corpus: str, vocab: str, workers: int, tag: str) -> dict:
-    prefix = os.path.join(args.work_dir, f"ours_{tag}_{workers}w_{args.num_shards}s", "pretrain")
+MODES = {
+    "bert": [],
+    "roberta_full": ["--objective=roberta", "--packing=full_sentences"],
+    "roberta_dynamic": ["--objective=roberta", "--packing=full_sentences", "--masking=dynamic"],
+    "documents": ["--input_format=documents", "--document_boundary=line"],
+}
+
+
+def documents_corpus(corpus: str) -> str:
+    """The GB-format corpus as raw documents: each document's sentences joined on one line."""
+    path = corpus.replace(".txt", "_documents.txt")
+    if not os.path.exists(path):
+        blocks = open(corpus, encoding="utf-8").read().strip("\n").split("\n\n")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("".join(" ".join(b.split("\n")) + "\n" for b in blocks))
+    return path
+
+
+def run_ours(args, corpus: str, vocab: str, workers: int, tag: str, mode: str = "bert") -> dict:
+    if mode == "documents":
+        corpus = documents_corpus(corpus)
+    name = f"ours_{tag}_{workers}w_{args.num_shards}s" + (f"_{mode}" if mode != "bert" else "")
+    prefix = os.path.join(args.work_dir, name, "pretrain")
     os.makedirs(os.path.dirname(prefix), exist_ok=True)
     for old in glob.glob(prefix + "-*"):
         os.remove(old)
@@ -132,12 +161,30 @@ def run_ours(args, corpus: str, vocab: str, workers: int, tag: str) -> dict:
         f"--vocab_file={vocab}",
         f"--dupe_factor={args.dupe_factor}",
         f"--num_shards={args.num_shards}",
+        "--noreport",
+        *MODES[mode],
         *beam,
     ]
     wall, peak = measure(command, prefix + ".log")
     instances = count_records(sorted(glob.glob(prefix + "-*.tfrecord")))
+    if args.time_report:
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipeline.report",
+                f"--input_file={prefix}-*.tfrecord",
+                f"--output_dir={prefix}_report",
+            ],
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+        )
+        print(f"report on {instances} records ({mode}): {time.perf_counter() - start:.1f} s")
+    label = f"ours, {workers}w" + (f", {mode}" if mode != "bert" else "")
     return {
-        "name": f"ours, {workers} worker(s)",
+        "name": label,
         "cores": workers,
         "wall": wall,
         "peak": peak,
@@ -166,6 +213,53 @@ def run_reference(args, corpus: str, vocab: str, tag: str) -> dict:
     }
 
 
+def compare_splitters(num_files: int = 60) -> None:
+    """Sentence splitters on the docstrings of the first `num_files` stdlib files: chars/s."""
+    import ast
+    import itertools
+
+    import tensorflow as tf
+    import tensorflow_text as tft
+
+    from pipeline import sample_corpus
+    from pipeline.sentences import SentenceSplitter
+
+    docs = []
+    files = sample_corpus.iter_source_files(sample_corpus.stdlib_dir())
+    for path in itertools.islice(files, num_files):
+        try:
+            tree = ast.parse(open(path, encoding="utf-8").read())
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Module)):
+                docstring = ast.get_docstring(node)
+                if docstring:
+                    docs.append(" ".join(docstring.split()))
+    chars = sum(map(len, docs))
+    splitter = SentenceSplitter()
+    breaker = tft.StateBasedSentenceBreaker()
+
+    def tf_split(texts):
+        return breaker.break_sentences(tf.constant(texts)).flat_values.shape[0]
+
+    tf_split(docs[:2])  # Warm-up.
+    runs = [
+        ("pysbd (pipeline.sentences)", lambda: sum(len(splitter.split(d)) for d in docs)),
+        ("tensorflow_text.StateBasedSentenceBreaker", lambda: tf_split(docs)),
+        (
+            "regex (pipeline.sample_corpus)",
+            lambda: sum(len(sample_corpus._SENTENCE_END.split(d)) for d in docs),
+        ),
+    ]
+    print(f"{len(docs)} docstrings, {chars} characters, load {os.getloadavg()[0]:.1f}")
+    for name, fn in runs:
+        start = time.perf_counter()
+        sentences = fn()
+        seconds = time.perf_counter() - start
+        print(f"{name:<44} {sentences:>6} sentences {chars / seconds / 1e6:>8.2f} M chars/s")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work_dir", default="/tmp/pipeline_bench")
@@ -180,15 +274,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--skip_reference_on", default="", help="Corpus tags (x1, x10) to run without GB."
     )
+    parser.add_argument(
+        "--modes", default="bert", help=f"Comma-separated, of {sorted(MODES)}; ours only."
+    )
+    parser.add_argument(
+        "--time_report", action="store_true", help="Also time pipeline.report per run."
+    )
+    parser.add_argument("--corpora", default="", help="Corpus tags to run (x1, x10); default: all.")
+    parser.add_argument(
+        "--splitters", action="store_true", help="Only compare the sentence splitters."
+    )
     args = parser.parse_args(argv)
+    if args.splitters:
+        compare_splitters()
+        return
     corpora, vocab = prepare(args)
+    if args.corpora:
+        corpora = {t: c for t, c in corpora.items() if t in args.corpora.split(",")}
     rows = []
     for tag, corpus in corpora.items():
         size_mb = os.path.getsize(corpus) / 1e6
-        for workers in (int(w) for w in args.workers.split(",")):
-            row = run_ours(args, corpus, vocab, workers, tag)
-            rows.append({**row, "corpus": f"{tag} ({size_mb:.1f} MB)"})
-            print(rows[-1], flush=True)
+        for mode in args.modes.split(","):
+            for workers in (int(w) for w in args.workers.split(",")):
+                row = run_ours(args, corpus, vocab, workers, tag, mode)
+                rows.append({**row, "corpus": f"{tag} ({size_mb:.1f} MB)"})
+                print(rows[-1], flush=True)
         if args.reference_dir and tag not in args.skip_reference_on.split(","):
             row = run_reference(args, corpus, vocab, tag)
             rows.append({**row, "corpus": f"{tag} ({size_mb:.1f} MB)"})
@@ -198,13 +308,13 @@ def main(argv: list[str] | None = None) -> None:
         f"\ndupe_factor={args.dupe_factor}, max_seq_length=128, load average {os.getloadavg()[0]:.1f} "
         f"on {os.cpu_count()} cores"
     )
-    header = f"{'corpus':<16} {'run':<24} {'instances':>10} {'wall s':>8} {'inst/s':>8} {'inst/s/core':>11} {'peak RSS MB':>12}"
+    header = f"{'corpus':<16} {'run':<32} {'instances':>10} {'wall s':>8} {'inst/s':>8} {'inst/s/core':>11} {'peak RSS MB':>12}"
     print(header)
     print("-" * len(header))
     for row in rows:
         rate = row["instances"] / row["wall"]
         print(
-            f"{row['corpus']:<16} {row['name']:<24} {row['instances']:>10} {row['wall']:>8.1f} "
+            f"{row['corpus']:<16} {row['name']:<32} {row['instances']:>10} {row['wall']:>8.1f} "
             f"{rate:>8.0f} {rate / row['cores']:>11.0f} {row['peak'] / 2**20:>12.0f}"
         )
 

@@ -130,7 +130,8 @@ def pack_sentences(
                 owes_separator = False
                 # Fill what is left of the block (a long sentence is cut here).
                 take = min(hi - lo, max_num_tokens - block.length)
-                starts = document.word_starts[lo : lo + take] if with_words else None
+                word_starts = document.word_starts
+                starts = word_starts[lo : lo + take] if word_starts is not None else None
                 block.add(document.token_ids[lo : lo + take], starts, document.doc_id)
                 lo += take
                 if lo < hi:  # The block is full and the sentence goes on.

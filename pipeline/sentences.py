@@ -12,13 +12,13 @@ Formats (UTF-8; undecodable bytes are replaced and counted as for `sentences`):
 Which splitter, measured: quality on the hand-checked sample of tests/pipeline/
 test_sentences.py (31 sentences of standard-library docstrings, exact boundaries), speed
 from `benchmarks/pipeline_throughput.py --splitters` (1,340 docstrings of the first 60
-standard-library files, 329 k characters, one shared core):
+standard-library files, 329 k characters, one shared core; two runs at load 1-2.3):
 
-| splitter                                   | sentences right | speed           |
-|--------------------------------------------|-----------------|-----------------|
-| pysbd 0.3 (Golden Rules, pure Python)      | 31/31           | ~0.21 M chars/s |
-| tensorflow_text.StateBasedSentenceBreaker  | 20/31           | ~1.3 M chars/s  |
-| regex `[.!?]` + space + capital (ours)     | 28/31           | ~87 M chars/s   |
+| splitter                                   | sentences right | speed               |
+|--------------------------------------------|-----------------|---------------------|
+| pysbd 0.3 (Golden Rules, pure Python)      | 31/31           | 0.11-0.21 M chars/s |
+| tensorflow_text.StateBasedSentenceBreaker  | 20/31           | 1.15-1.3 M chars/s  |
+| regex `[.!?]` + space + capital (ours)     | 28/31           | 82-87 M chars/s     |
 
 StateBasedSentenceBreaker breaks after a period followed by a space whatever precedes it:
 in a quick check "Dr.", "e.g.", "p.m." and the "os." of "os.path.join()" each ended a
@@ -134,7 +134,7 @@ class SentenceSplitter:
 
     def split(self, paragraph: str) -> list[str]:
         paragraph = _WHITESPACE.sub(" ", paragraph).strip()
-        sentences = []
+        sentences: list[str] = []
         for chunk in _chunks(paragraph):
             sentences.extend(s.strip() for s in self._segmenter.segment(chunk))
         return [s for s in sentences if s]
