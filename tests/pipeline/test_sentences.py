@@ -221,3 +221,38 @@ def test_pipeline_reads_raw_formats(tmp_path, input_format):
     serialized = read_records(prefix)
     assert len(serialized) == counters[metrics.INSTANCES] > 0
     assert records.spec_from_record(serialized[0]).has_next_sentence
+
+
+def test_documents_bad_input_is_skipped_and_counted(tmp_path):
+    from pipeline import create_pretraining_data, metrics
+    from tests.pipeline.pipeline_test_util import read_records, write_text, write_vocab
+
+    corpus = tmp_path / "corpus"
+    write_text(str(corpus / "good.txt"), "W1 w2 w3. W4 w5.\nw6 w7 w8.\n\nW9 w10. W11 w12.\n")
+    write_text(str(corpus / "empty.txt"), b"")
+    write_text(str(corpus / "bytes.txt"), b"W1 \xff\xfe w2. W3 w4.\r\n\r\n\x00\x01\x7f\n")
+    # A 100 kB paragraph: chunked before pysbd, so it takes seconds, not minutes.
+    write_text(str(corpus / "long.txt"), ("W5 w6 w7. " * 10_000 + "\n").encode())
+    prefix = str(tmp_path / "out" / "p")
+    counters = create_pretraining_data.run(
+        [
+            f"--input_file={corpus}/*.txt",
+            f"--output_file={prefix}",
+            f"--vocab_file={write_vocab(str(tmp_path / 'vocab.txt'))}",
+            "--input_format=documents",
+            "--document_boundary=blank_line",
+            "--max_seq_length=32",
+            "--max_predictions_per_seq=5",
+            "--dupe_factor=1",
+            "--noreport",
+            "--runner=DirectRunner",
+        ]
+    )
+    assert counters[metrics.FILES_READ] == 4
+    assert counters[metrics.FILES_WITHOUT_DOCUMENTS] == 1
+    assert counters[metrics.LINES_INVALID_UTF8] == 1
+    assert counters[metrics.DOCUMENTS_READ] == 5
+    assert counters[metrics.DOCUMENTS_SKIPPED_NO_TOKENS] == 1  # The NUL/control-only block.
+    # good.txt: 3 + 2 sentences; bytes.txt: 2; long.txt: 10,000.
+    assert counters[metrics.SENTENCES] == 10_007
+    assert len(read_records(prefix)) == counters[metrics.INSTANCES] > 0
