@@ -12,6 +12,13 @@ every other argument is a Beam pipeline option. The steps:
   -> tokenize (one TF call per batch) -> key by seeded-hash bucket -> group
   -> pair, truncate, mask, serialize per bucket -> WriteToTFRecord shards.
 
+Beyond GB: `--objective=roberta` (`--packing=full_sentences|doc_sentences`, no NSP;
+`pipeline.packing`), `--masking=dynamic` (records without masked-LM features),
+`--input_format=documents|jsonl` (raw text split into sentences; `pipeline.sentences`),
+`--max_seq_length=128,512` with `--max_predictions_per_seq=20,80` (one tokenization, one set
+of shards `PREFIX-len<L>-...` per length), `--max_ngram_size` (`pipeline.masking`), and a
+dataset report beside the shards (`pipeline.report`; `--noreport` skips it).
+
 Memory is bounded by a bucket of documents, never the corpus; the output set is the same on
 any runner and worker count. Beam counters count documents read/skipped, sentences,
 instances, tokens and masked tokens; a summary is printed at the end (and written beside the
