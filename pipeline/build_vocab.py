@@ -29,9 +29,27 @@ from pipeline.options import _add_bool
 
 
 class ReadLinesFn(beam.DoFn):
-    """path -> its non-blank lines (invalid UTF-8 replaced, as the pipeline does)."""
+    """path -> its non-blank lines (invalid UTF-8 replaced, as the pipeline does).
+
+    With `input_format="jsonl"` the lines of each object's text field (bad JSON lines are
+    skipped and logged with file:line, as in create_pretraining_data); `sentences` and
+    `documents` are both plain text here, where only words are counted.
+    """
+
+    def __init__(self, input_format: str = "sentences", jsonl_text_field: str = "text"):
+        self._input_format = input_format
+        self._jsonl_text_field = jsonl_text_field
 
     def process(self, path: str) -> Iterator[str]:
+        if self._input_format == "jsonl":
+            from pipeline.sentences import RawReadStats, read_raw_documents
+
+            raw_stats = RawReadStats()
+            for document in read_raw_documents(
+                _read_lines(path), path, raw_stats, "jsonl", text_field=self._jsonl_text_field
+            ):
+                yield from document.lines
+            return
         stats = ReadStats()
         for raw in _read_lines(path):
             line = decode_line(raw, stats).strip()
@@ -101,6 +119,13 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument(
         "--lines_per_batch", type=int, default=512, help="Lines per tokenizer-normaliser call."
     )
+    parser.add_argument(
+        "--input_format",
+        default="sentences",
+        choices=("sentences", "documents", "jsonl"),
+        help="As create_pretraining_data's; jsonl counts the words of --jsonl_text_field.",
+    )
+    parser.add_argument("--jsonl_text_field", default="text")
     args, beam_args = parser.parse_known_args(argv)
     if args.vocab_size < 10:
         parser.error("--vocab_size must be >= 10.")
@@ -115,7 +140,7 @@ def run(argv: list[str] | None = None) -> list[str]:
             pipeline
             | "InputFiles" >> beam.Create(paths)
             | "ReshuffleFiles" >> beam.Reshuffle()
-            | "ReadLines" >> beam.ParDo(ReadLinesFn())
+            | "ReadLines" >> beam.ParDo(ReadLinesFn(args.input_format, args.jsonl_text_field))
             | "ReshuffleLines" >> beam.Reshuffle()
             | "BatchLines"
             >> beam.BatchElements(

@@ -54,3 +54,21 @@ def test_build_vocab_cased(tmp_path):
         ]
     )
     assert "Café" in vocab and "CAFÉ" in vocab and "café" in vocab
+
+
+def test_build_vocab_reads_jsonl_text_fields(tmp_path):
+    import json
+
+    lines = [json.dumps({"text": TEXT, "id": "keyname"}) for _ in range(20)] + ["{broken"]
+    corpus = write_text(str(tmp_path / "c.jsonl"), "\n".join(lines) + "\n")
+    vocab = build_vocab.run(
+        [
+            f"--input_file={corpus}",
+            f"--output_file={tmp_path / 'vocab.txt'}",
+            "--vocab_size=200",
+            "--input_format=jsonl",
+            "--runner=DirectRunner",
+        ]
+    )
+    assert "cafe" in vocab
+    assert not {"keyname", "text", "id", "broken"} & set(vocab)  # Only the text is counted.
