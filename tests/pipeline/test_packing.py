@@ -244,3 +244,24 @@ def test_roberta_full_sentences_same_records_in_process_and_with_two_workers(tmp
         > 0
     )
     assert counters_a[metrics.BUCKETS] > 1
+
+
+def test_dynamic_roberta_records_are_masked_by_the_trainer(tmp_path):
+    import tensorflow as tf
+
+    from bert_keras.training.dynamic_masking import MaskingConfig, mask_batch
+
+    prefix, _ = _run(str(tmp_path), ["--objective=roberta", "--masking=dynamic", "--noreport"])
+    spec = records.spec_from_record(read_records(prefix)[0])
+    batch = next(iter(records.make_dataset(prefix + "-*", spec, 8, shuffle=False, repeat=False)))
+    config = MaskingConfig.from_vocab_file(str(tmp_path / "vocab.txt"), max_predictions_per_seq=8)
+    masked = mask_batch(batch, config, tf.constant([1, 2]))
+    inputs, labels = records.to_model_inputs(masked)
+    weights = labels["masked_lm_weights"].numpy()
+    positions = inputs["masked_lm_positions"].numpy()
+    lengths = batch["input_mask"].numpy().sum(axis=1)
+    assert (weights.sum(axis=1) == [num_to_predict(int(n), 0.15, 8) for n in lengths]).all()
+    original = batch["input_ids"].numpy()
+    chosen = original[np.arange(8)[:, None], positions][weights > 0]
+    assert not {V_CLS, V_SEP} & set(chosen.tolist())  # Never [CLS] or a [SEP] (separators too).
+    assert set(labels) == {"masked_lm_ids", "masked_lm_weights"}  # No NSP label.
