@@ -79,6 +79,7 @@ def build_pipeline(pipeline: beam.Pipeline, options: PretrainingDataOptions, pat
             options.input_format,
             options.document_boundary,
             options.jsonl_text_field,
+            options.sentence_splitter,
         )
     )
     if not options.lengths:

@@ -272,10 +272,13 @@ class TokenizeDocumentsFn(beam.DoFn):
 class SplitSentencesFn(beam.DoFn):
     """DocumentLines of paragraphs -> DocumentLines of sentences (pysbd, once per worker)."""
 
+    def __init__(self, splitter: str = "pysbd"):
+        self._splitter_name = splitter
+
     def setup(self):
         from pipeline.sentences import SentenceSplitter
 
-        self._splitter = SentenceSplitter()
+        self._splitter = SentenceSplitter(self._splitter_name)
 
     def process(self, document: DocumentLines) -> Iterator[DocumentLines]:
         yield self._splitter.split_document(document)
@@ -298,8 +301,10 @@ class ReadTokenizedDocuments(beam.PTransform):
         input_format: str = "sentences",
         document_boundary: str = "line",
         jsonl_text_field: str = "text",
+        sentence_splitter: str = "pysbd",
     ):
         super().__init__()
+        self._sentence_splitter = sentence_splitter
         self._tokenize_fn = TokenizeDocumentsFn(vocab_file, do_lower_case, do_whole_word_mask)
         self._read_fn = ReadDocumentsFn(input_format, document_boundary, jsonl_text_field)
         self._split = input_format != "sentences"
@@ -312,7 +317,9 @@ class ReadTokenizedDocuments(beam.PTransform):
             | "ReshuffleDocuments" >> beam.Reshuffle()
         )
         if self._split:
-            documents = documents | "SplitSentences" >> beam.ParDo(SplitSentencesFn())
+            documents = documents | "SplitSentences" >> beam.ParDo(
+                SplitSentencesFn(self._sentence_splitter)
+            )
         return (
             documents
             | "BatchDocuments" >> beam.BatchElements(min_batch_size=32, max_batch_size=512)

@@ -49,6 +49,7 @@ class PretrainingDataOptions:
     input_format: str = "sentences"
     document_boundary: str = "line"  # input_format=documents: a line, or a blank-line block.
     jsonl_text_field: str = "text"
+    sentence_splitter: str = "pysbd"  # Or "regex": faster, less exact (pipeline.sentences).
     # Several output sets from one read of the corpus (GB's two-phase 128/512 recipe):
     # ((max_seq_length, max_predictions_per_seq), ...), shards `PREFIX-len<L>-...`. Empty:
     # one set, `max_seq_length`/`max_predictions_per_seq`, shards `PREFIX-...` (GB's names).
@@ -112,6 +113,10 @@ class PretrainingDataOptions:
             ),
             (bool(self.jsonl_text_field), "--jsonl_text_field must not be empty"),
             (self.max_ngram_size >= 1, "--max_ngram_size must be >= 1"),
+            (
+                self.sentence_splitter in ("pysbd", "regex"),
+                "--sentence_splitter must be pysbd or regex",
+            ),
         ]
         lengths = [length for length, _ in self.lengths]
         checks += [
@@ -251,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
         "between blank lines.",
     )
     parser.add_argument("--jsonl_text_field", default="text")
+    parser.add_argument(
+        "--sentence_splitter",
+        default="pysbd",
+        choices=("pysbd", "regex"),
+        help="Raw input: pysbd (exact, ~0.1-0.2 M chars/s a core) or regex (~80 M chars/s, "
+        "cuts after 'e.g.' before a capital).",
+    )
     parser.add_argument(
         "--max_ngram_size",
         type=int,

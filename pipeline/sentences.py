@@ -124,16 +124,29 @@ def _chunks(paragraph: str) -> Iterator[str]:
     yield paragraph
 
 
+SPLITTER_CHOICES = ("pysbd", "regex")
+
+
 class SentenceSplitter:
-    """pysbd behind a small interface; one segmenter per worker (it compiles its rules)."""
+    """pysbd (default) or the cheap regex behind one interface; made once per worker.
 
-    def __init__(self, language: str = "en"):
-        import pysbd
+    `splitter="regex"` trades quality (28/31 against 31/31 on the sample above) for speed
+    (~400x): for corpora where the splitting would dominate the job's cost.
+    """
 
-        self._segmenter = pysbd.Segmenter(language=language, clean=False)
+    def __init__(self, splitter: str = "pysbd", language: str = "en"):
+        if splitter not in SPLITTER_CHOICES:
+            raise ValueError(f"--sentence_splitter must be one of {SPLITTER_CHOICES}")
+        self._segmenter = None
+        if splitter == "pysbd":
+            import pysbd
+
+            self._segmenter = pysbd.Segmenter(language=language, clean=False)
 
     def split(self, paragraph: str) -> list[str]:
         paragraph = _WHITESPACE.sub(" ", paragraph).strip()
+        if self._segmenter is None:
+            return [s for s in _CHEAP_SENTENCE_END.split(paragraph) if s]
         sentences: list[str] = []
         for chunk in _chunks(paragraph):
             sentences.extend(s.strip() for s in self._segmenter.segment(chunk))

@@ -119,6 +119,16 @@ def test_pysbd_splits_the_hand_checked_sample_best():
     assert scores["regex"][0] < right
 
 
+def test_regex_splitter_option():
+    splitter = SentenceSplitter("regex")
+    assert splitter.split("One here.  Two (e.g. this) there! three stays.") == [
+        "One here.",
+        "Two (e.g. this) there! three stays.",
+    ]
+    with pytest.raises(ValueError, match="--sentence_splitter"):
+        SentenceSplitter("nltk")
+
+
 def test_long_paragraphs_are_chunked_and_nothing_is_lost():
     splitter = SentenceSplitter()
     text = "This is sentence number one. " * 3000 + "w5 " * 5000  # ~100 kB, one paragraph.
@@ -177,8 +187,10 @@ def test_jsonl_bad_lines_are_skipped_counted_and_located(caplog):
     assert docs[0].lines == ["B."]
 
 
-@pytest.mark.parametrize("input_format", ["documents", "jsonl"])
-def test_pipeline_reads_raw_formats(tmp_path, input_format):
+@pytest.mark.parametrize(
+    "input_format,splitter", [("documents", "pysbd"), ("jsonl", "pysbd"), ("documents", "regex")]
+)
+def test_pipeline_reads_raw_formats(tmp_path, input_format, splitter):
     import json
     import random
 
@@ -207,6 +219,7 @@ def test_pipeline_reads_raw_formats(tmp_path, input_format):
             f"--output_file={prefix}",
             f"--vocab_file={vocab}",
             f"--input_format={input_format}",
+            f"--sentence_splitter={splitter}",
             "--max_seq_length=32",
             "--max_predictions_per_seq=5",
             "--dupe_factor=1",
