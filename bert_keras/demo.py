@@ -123,8 +123,10 @@ def plot_training_curve(event_dir: str, output_png: str) -> list[str]:
         for record in tf.data.TFRecordDataset(os.path.join(event_dir, name)):
             event = tf.compat.v1.Event.FromString(record.numpy())
             for value in event.summary.value:
-                number = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else (
-                    value.simple_value
+                number = (
+                    float(tf.make_ndarray(value.tensor))
+                    if value.HasField("tensor")
+                    else (value.simple_value)
                 )
                 series.setdefault(value.tag, []).append((event.step, number))
     if not series:
@@ -167,36 +169,61 @@ def run_demo() -> dict:
     if not _CORPUS_FILE.value:
         seconds["corpus"] = _run_step(
             "1/8 corpus from the standard library's docstrings",
-            ["-m", "pipeline.sample_corpus", f"--output_file={corpus}",
-             f"--max_bytes={_CORPUS_MAX_BYTES.value}"],
+            [
+                "-m",
+                "pipeline.sample_corpus",
+                f"--output_file={corpus}",
+                f"--max_bytes={_CORPUS_MAX_BYTES.value}",
+            ],
             logs,
         )
     seconds["vocab"] = _run_step(
         "2/8 WordPiece vocabulary (Beam word count + tensorflow-text learner)",
-        ["-m", "pipeline.build_vocab", f"--input_file={corpus}", f"--output_file={vocab}",
-         f"--vocab_size={_VOCAB_SIZE.value}", "--do_lower_case", "--runner=DirectRunner"],
+        [
+            "-m",
+            "pipeline.build_vocab",
+            f"--input_file={corpus}",
+            f"--output_file={vocab}",
+            f"--vocab_size={_VOCAB_SIZE.value}",
+            "--do_lower_case",
+            "--runner=DirectRunner",
+        ],
         logs,
     )
     seconds["records"] = _run_step(
         f"3/8 pretraining TFRecords (Beam, {_NUM_WORKERS.value} worker processes)",
-        ["-m", "pipeline.create_pretraining_data", f"--input_file={corpus}",
-         f"--output_file={records_prefix}", f"--vocab_file={vocab}",
-         f"--max_seq_length={_MAX_SEQ_LENGTH.value}",
-         f"--max_predictions_per_seq={_MAX_PREDICTIONS.value}",
-         f"--dupe_factor={_DUPE_FACTOR.value}", "--num_shards=4", *beam_workers],
+        [
+            "-m",
+            "pipeline.create_pretraining_data",
+            f"--input_file={corpus}",
+            f"--output_file={records_prefix}",
+            f"--vocab_file={vocab}",
+            f"--max_seq_length={_MAX_SEQ_LENGTH.value}",
+            f"--max_predictions_per_seq={_MAX_PREDICTIONS.value}",
+            f"--dupe_factor={_DUPE_FACTOR.value}",
+            "--num_shards=4",
+            *beam_workers,
+        ],
         logs,
     )
     warmup = max(1, _PRETRAIN_STEPS.value // 10)
     seconds["pretrain"] = _run_step(
         f"4/8 pretrain a '{_PRESET.value}' encoder (MLM + NSP) for {_PRETRAIN_STEPS.value} steps",
-        ["-m", "bert_keras.pretrain", f"--input_file={records_prefix}-*",
-         f"--output_dir={pretrain_dir}", f"--preset={_PRESET.value}", f"--vocab_file={vocab}",
-         f"--max_seq_length={_MAX_SEQ_LENGTH.value}",
-         f"--max_predictions_per_seq={_MAX_PREDICTIONS.value}",
-         f"--train_batch_size={_PRETRAIN_BATCH_SIZE.value}",
-         f"--learning_rate={_PRETRAIN_LEARNING_RATE.value}",
-         f"--num_train_steps={_PRETRAIN_STEPS.value}", f"--num_warmup_steps={warmup}",
-         f"--save_checkpoints_steps={max(1, _PRETRAIN_STEPS.value // 3)}"],
+        [
+            "-m",
+            "bert_keras.pretrain",
+            f"--input_file={records_prefix}-*",
+            f"--output_dir={pretrain_dir}",
+            f"--preset={_PRESET.value}",
+            f"--vocab_file={vocab}",
+            f"--max_seq_length={_MAX_SEQ_LENGTH.value}",
+            f"--max_predictions_per_seq={_MAX_PREDICTIONS.value}",
+            f"--train_batch_size={_PRETRAIN_BATCH_SIZE.value}",
+            f"--learning_rate={_PRETRAIN_LEARNING_RATE.value}",
+            f"--num_train_steps={_PRETRAIN_STEPS.value}",
+            f"--num_warmup_steps={warmup}",
+            f"--save_checkpoints_steps={max(1, _PRETRAIN_STEPS.value // 3)}",
+        ],
         logs,
     )
     if not _TASK_DIR.value:
@@ -206,12 +233,17 @@ def run_demo() -> dict:
             logs,
         )
     finetune_common = [
-        "-m", "bert_keras.finetune", "--task=classification",
+        "-m",
+        "bert_keras.finetune",
+        "--task=classification",
         f"--train_file={os.path.join(task_dir, 'train.tsv')}",
         f"--dev_file={os.path.join(task_dir, 'dev.tsv')}",
         f"--test_file={os.path.join(task_dir, 'test.tsv')}",
-        "--text_a_column=sentence", "--label_column=label", "--id_column=index",
-        f"--vocab_file={vocab}", f"--max_seq_length={_FINETUNE_SEQ_LENGTH.value}",
+        "--text_a_column=sentence",
+        "--label_column=label",
+        "--id_column=index",
+        f"--vocab_file={vocab}",
+        f"--max_seq_length={_FINETUNE_SEQ_LENGTH.value}",
         f"--num_train_epochs={_FINETUNE_EPOCHS.value}",
         f"--learning_rate={_FINETUNE_LEARNING_RATE.value}",
     ]
@@ -223,15 +255,24 @@ def run_demo() -> dict:
     if not _SKIP_RANDOM_BASELINE.value:
         seconds["baseline"] = _run_step(
             "6b/8 the same fine-tuning from random initialisation (the comparison)",
-            [*finetune_common, f"--bert_config_file={os.path.join(pretrain_dir, 'bert_config.json')}",
-             f"--output_dir={baseline_dir}"],
+            [
+                *finetune_common,
+                f"--bert_config_file={os.path.join(pretrain_dir, 'bert_config.json')}",
+                f"--output_dir={baseline_dir}",
+            ],
             logs,
         )
     seconds["export"] = _run_step(
         "7/8 export a raw-text classifier SavedModel (TF Serving layout)",
-        ["-m", "bert_keras.export", "--kind=classifier",
-         f"--checkpoint={os.path.join(finetune_dir, 'best')}", f"--export_dir={export_dir}",
-         "--model_name=stdlib_classifier", "--version=1"],
+        [
+            "-m",
+            "bert_keras.export",
+            "--kind=classifier",
+            f"--checkpoint={os.path.join(finetune_dir, 'best')}",
+            f"--export_dir={export_dir}",
+            "--model_name=stdlib_classifier",
+            "--version=1",
+        ],
         logs,
     )
     saved_model = os.path.join(export_dir, "stdlib_classifier", "1")
@@ -239,7 +280,10 @@ def run_demo() -> dict:
     start = time.perf_counter()
     answer = subprocess.run(
         [sys.executable, "-I", "-c", PREDICT_SCRIPT, saved_model, json.dumps(DEMO_SENTENCES)],
-        capture_output=True, text=True, cwd="/", env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
     )
     if answer.returncode != 0:
         raise SystemExit(f"demo: prediction in a fresh process failed:\n{answer.stderr[-3000:]}")
@@ -256,15 +300,20 @@ def run_demo() -> dict:
         "pretraining": _read_json(os.path.join(pretrain_dir, "metrics.json")),
         "dev_pretrained": _read_json(os.path.join(finetune_dir, "eval_results.json")),
         "dev_random_init": (
-            None if _SKIP_RANDOM_BASELINE.value
+            None
+            if _SKIP_RANDOM_BASELINE.value
             else _read_json(os.path.join(baseline_dir, "eval_results.json"))
         ),
         "predictions": dict(zip(DEMO_SENTENCES, predictions[label_key], strict=True)),
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "artefacts": {
-            "corpus": corpus, "vocab": vocab, "records": records_prefix + "-*",
-            "pretrain_dir": pretrain_dir, "training_curve": curve_png,
-            "finetune_best": os.path.join(finetune_dir, "best"), "saved_model": saved_model,
+            "corpus": corpus,
+            "vocab": vocab,
+            "records": records_prefix + "-*",
+            "pretrain_dir": pretrain_dir,
+            "training_curve": curve_png,
+            "finetune_best": os.path.join(finetune_dir, "best"),
+            "saved_model": saved_model,
             "tensorboard": f"tensorboard --logdir={pretrain_dir}",
         },
     }

@@ -104,7 +104,9 @@ def write_task(output_dir: str, splits: dict[str, list[tuple[str, str]]]) -> dic
                 f.write("".join(f"{i}\t{_clean(p)}\n" for i, (p, _) in enumerate(rows)))
             else:
                 f.write("index\tsentence\tlabel\n")
-                f.write("".join(f"{i}\t{_clean(p)}\t{label}\n" for i, (p, label) in enumerate(rows)))
+                f.write(
+                    "".join(f"{i}\t{_clean(p)}\t{label}\n" for i, (p, label) in enumerate(rows))
+                )
         counts[split] = len(rows)
     return counts
 

@@ -35,10 +35,21 @@ def test_finetune_names_the_file_and_line_of_a_bad_header(tmp_path):
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world"]))
     result = subprocess.run(
-        [sys.executable, "-m", "bert_keras.finetune", "--task=classification",
-         f"--train_file={train}", f"--dev_file={train}", f"--vocab_file={vocab}",
-         "--text_a_column=sentence", "--preset=tiny", f"--output_dir={tmp_path / 'out'}"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "bert_keras.finetune",
+            "--task=classification",
+            f"--train_file={train}",
+            f"--dev_file={train}",
+            f"--vocab_file={vocab}",
+            "--text_a_column=sentence",
+            "--preset=tiny",
+            f"--output_dir={tmp_path / 'out'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr

@@ -15,12 +15,24 @@ def test_demo_end_to_end_smallest(tmp_path):
     out = tmp_path / "demo"
     result = subprocess.run(
         [
-            sys.executable, "-m", "bert_keras.demo", f"--output_dir={out}",
-            "--corpus_max_bytes=120000", "--vocab_size=1500", "--dupe_factor=1",
-            "--preset=tiny", "--pretrain_steps=20", "--pretrain_batch_size=16",
-            "--finetune_epochs=1", "--finetune_seq_length=32", "--skip_random_baseline",
+            sys.executable,
+            "-m",
+            "bert_keras.demo",
+            f"--output_dir={out}",
+            "--corpus_max_bytes=120000",
+            "--vocab_size=1500",
+            "--dupe_factor=1",
+            "--preset=tiny",
+            "--pretrain_steps=20",
+            "--pretrain_batch_size=16",
+            "--finetune_epochs=1",
+            "--finetune_seq_length=32",
+            "--skip_random_baseline",
         ],
-        cwd=REPO, capture_output=True, text=True, timeout=1200,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     summary = json.loads((out / "summary.json").read_text())

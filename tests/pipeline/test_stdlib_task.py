@@ -6,9 +6,7 @@ from pipeline import stdlib_task
 
 def _write_package(root, name, docstrings):
     os.makedirs(root / name, exist_ok=True)
-    body = "\n".join(
-        f'class C{i}:\n    """{doc}"""\n' for i, doc in enumerate(docstrings)
-    )
+    body = "\n".join(f'class C{i}:\n    """{doc}"""\n' for i, doc in enumerate(docstrings))
     (root / name / "__init__.py").write_text(body)
 
 
@@ -29,7 +27,7 @@ def test_labels_are_top_packages_and_splits_are_deterministic(tmp_path):
 
 def test_written_tsvs_have_no_tabs_inside_fields(tmp_path):
     splits = {
-        "train": [("a\tb \"quoted\"\nline", "x")],
+        "train": [('a\tb "quoted"\nline', "x")],
         "dev": [("dev text", "y")],
         "test": [("test text", "x")],
     }
