@@ -310,6 +310,7 @@ def run_demo() -> dict:
             "corpus": corpus,
             "vocab": vocab,
             "records": records_prefix + "-*",
+            "dataset_report": records_prefix + ".report.json (plots: *.png beside it)",
             "pretrain_dir": pretrain_dir,
             "training_curve": curve_png,
             "finetune_best": os.path.join(finetune_dir, "best"),

@@ -44,5 +44,8 @@ def test_demo_end_to_end_smallest(tmp_path):
     assert set(summary["predictions"].values()) <= labels
     assert len(summary["predictions"]) == 4
     assert (out / "pretrain" / "training_curve.png").stat().st_size > 1000
+    # The dataset report's plots, beside the shards.
+    assert (out / "records" / "pretrain.sequence_length.png").stat().st_size > 1000
+    assert (out / "records" / "pretrain.masked_positions.png").stat().st_size > 1000
     assert (out / "export" / "stdlib_classifier" / "1" / "saved_model.pb").exists()
     assert "=== summary" in result.stdout
