@@ -124,7 +124,7 @@ class BertConfig:
         if name not in PRESETS:
             raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
         layers, hidden, heads = PRESETS[name]
-        values = dict(
+        values: dict[str, Any] = dict(
             num_hidden_layers=layers,
             hidden_size=hidden,
             num_attention_heads=heads,

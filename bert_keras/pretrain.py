@@ -13,6 +13,7 @@ and `--init_checkpoint=<phase-1 output_dir>`.
 """
 
 import signal
+from typing import Any
 
 from absl import app, flags
 
@@ -78,15 +79,17 @@ flags.mark_flags_as_required(["input_file", "output_dir"])
 @exit_on_user_error("pretrain")
 def main(argv):
     del argv
+    # Every other field is the flag of the same name.
+    fields: dict[str, Any] = {
+        name: flags.FLAGS[name].value
+        for name in pretraining.PretrainOptions.__dataclass_fields__
+        if name != "bert_config"
+    }
     options = pretraining.PretrainOptions(
         bert_config=pretraining.load_bert_config(
             _BERT_CONFIG_FILE.value, _PRESET.value, _VOCAB_FILE.value
         ),
-        **{
-            name: flags.FLAGS[name].value
-            for name in pretraining.PretrainOptions.__dataclass_fields__
-            if name != "bert_config"
-        },
+        **fields,
     )
     metrics = pretraining.run(options)
     if metrics["preempted"]:

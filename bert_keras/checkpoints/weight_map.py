@@ -7,6 +7,7 @@ names and layouts into GB's, so one table serves both formats.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ TRANSPOSE = "transpose"  # cls/seq_relationship/output_weights is (2, D); Dense 
 
 @dataclasses.dataclass(frozen=True)
 class WeightEntry:
-    variable: object  # a keras.Variable
+    variable: Any  # a keras.Variable
     name: str  # GB's variable name
     layout: str = SAME
     required: bool = True

@@ -141,7 +141,12 @@ class BertPretrainer(NamedCheckpointChildren, keras.Model):
         mlm_weight = ops.maximum(terms["mlm_weight_sum"], 1e-6)
         self.mlm_accuracy.update_state(terms["mlm_correct_sum"] / mlm_weight, mlm_weight)
         self.mlm_loss.update_state(terms["mlm_loss_sum"] / mlm_weight, mlm_weight)
-        if self.next_sentence and "next_sentence_labels" in y:
+        # The NSP metrics exist exactly when next_sentence is on.
+        if (
+            self.nsp_accuracy is not None
+            and self.nsp_loss is not None
+            and "next_sentence_labels" in y
+        ):
             nsp_count = ops.maximum(terms["nsp_count"], 1.0)
             self.nsp_accuracy.update_state(terms["nsp_correct_sum"] / nsp_count, nsp_count)
             self.nsp_loss.update_state(terms["nsp_loss_sum"] / nsp_count, nsp_count)

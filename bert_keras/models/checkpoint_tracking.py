@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-class NamedCheckpointChildren:
+if TYPE_CHECKING:  # The mixin goes in front of a keras.Model, whose method it extends.
+    from keras import Model as _TrackableBase
+else:
+    _TrackableBase = object
+
+
+class NamedCheckpointChildren(_TrackableBase):
     """Mixin for functional Keras models: checkpoint only the public attributes.
 
     A functional model also tracks its layers as `_operations/<index>`, an index that

@@ -84,6 +84,7 @@ def load_bert_config(
     if vocab_file:
         with tf.io.gfile.GFile(vocab_file) as f:
             overrides["vocab_size"] = sum(1 for _ in f)
+    assert preset  # Exactly one of the two was given, and it was not the config file.
     return BertConfig.from_preset(preset, **overrides)
 
 
