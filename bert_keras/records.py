@@ -76,7 +76,9 @@ class RecordSpec:
         }
 
 
-def serialize_example(features: Mapping[str, Sequence[int] | Sequence[float]], spec: RecordSpec) -> bytes:
+def serialize_example(
+    features: Mapping[str, Sequence[int] | Sequence[float]], spec: RecordSpec
+) -> bytes:
     """Serializes one instance as a `tf.train.Example`, checking every length against `spec`.
 
     Pure Python and protobuf only (no TF ops), so it is cheap inside a Beam DoFn. The
@@ -144,7 +146,9 @@ def decode_batch(serialized: tf.Tensor, spec: RecordSpec) -> dict[str, tf.Tensor
     }
 
 
-def to_model_inputs(record: Mapping[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+def to_model_inputs(
+    record: Mapping[str, tf.Tensor],
+) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
     """Splits a decoded record into (model inputs with TF-Hub names, labels)."""
     inputs = {
         "input_word_ids": record[INPUT_IDS],  # (B, T)
