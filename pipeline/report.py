@@ -250,6 +250,11 @@ def main(argv: list[str] | None = None) -> None:
     print(format_report(report))
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """Console script `bert-keras-report`."""
     logging.getLogger().setLevel(logging.INFO)
-    main()
+    main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    cli()
