@@ -15,9 +15,11 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PY) -m pip install -q -c requirements.lock -e '.[test]'
 	touch $@
 
-# The single test command (CI runs it): the Bazel check (quick; it installs Bazel in CI, so the
-# build-coverage test below also sees `bazel query`), then the pytest suite.
+# The single test command (CI runs it): ruff and mypy (seconds), the Bazel check (about a
+# minute; it installs Bazel in CI, so the build-coverage test below also sees `bazel query`),
+# then the pytest suite.
 test: install
+	$(MAKE) --no-print-directory lint typecheck
 	scripts/bazel_check.sh
 	$(PY) -m pytest -q -ra --durations=15
 
