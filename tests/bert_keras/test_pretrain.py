@@ -252,6 +252,11 @@ def _final_state(output_dir):
 
 
 @pytest.mark.slow
+def _latest_step(output_dir) -> int:
+    latest = tf.train.latest_checkpoint(str(output_dir))
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+
 def test_kill_9_and_resume_ends_with_the_same_weights(data, tmp_path):
     _run(_command(data, tmp_path / "straight"))
     interrupted = tmp_path / "interrupted"
@@ -261,8 +266,9 @@ def test_kill_9_and_resume_ends_with_the_same_weights(data, tmp_path):
     )
     try:
         deadline = time.monotonic() + SUBPROCESS_TIMEOUT
-        # Kill between checkpoints: after ckpt-8 exists, mid-way to ckpt-12.
-        while not (interrupted / "ckpt-8.index").exists():
+        # Kill between checkpoints: once the checkpoint state names ckpt-8 (its files are
+        # written before the state file, so waiting on ckpt-8.index races), mid-way to ckpt-12.
+        while not _latest_step(interrupted) >= 8:
             assert process.poll() is None and time.monotonic() < deadline, "no checkpoint"
             time.sleep(0.02)
         process.send_signal(signal.SIGKILL)
