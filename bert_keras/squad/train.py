@@ -45,9 +45,9 @@ from bert_keras.squad.evaluate import evaluate
 from bert_keras.squad.features import check_lengths, convert_examples_to_features
 from bert_keras.squad.postprocess import predict_answers, write_predictions
 from bert_keras.squad.reader import gold_answers, read_squad
-from bert_keras.tasks.finetuning import MIXED_PRECISION, resolve_config
+from bert_keras.tasks.finetuning import MIXED_PRECISION, finetuning_optimizer, resolve_config
 from bert_keras.tokenization import BertWordPieceTokenizer
-from bert_keras.training import distribution, optimization
+from bert_keras.training import distribution
 
 TASKS = {"squad_v1": False, "squad_v2": True}  # task -> version_2_with_negative
 FINAL_DIR = "final"
@@ -121,26 +121,6 @@ def options_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> SquadOpti
 
 
 # --- Model and data -------------------------------------------------------------------------
-
-
-def _optimizer(options: SquadOptions, model, total_steps: int):
-    schedule = optimization.WarmupLinearDecay(
-        options.learning_rate,
-        num_train_steps=total_steps,
-        num_warmup_steps=int(total_steps * options.warmup_proportion),
-    )
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=schedule,
-        weight_decay=options.weight_decay or None,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-6,
-        global_clipnorm=options.clip_norm or None,
-    )
-    excluded = optimization.no_decay_variables(model.trainable_variables)
-    if excluded:
-        optimizer.exclude_from_weight_decay(var_list=excluded)
-    return optimizer
 
 
 def _restore_span_labeler(model, path: str) -> str:
@@ -270,7 +250,7 @@ def _run(options: SquadOptions, strategy) -> dict:
         with strategy.scope():
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
             model.compile(
-                optimizer=_optimizer(options, model, steps),
+                optimizer=finetuning_optimizer(options, model, steps),
                 loss={"start_logits": loss, "end_logits": loss},
                 loss_weights={"start_logits": 0.5, "end_logits": 0.5},
                 jit_compile=False,

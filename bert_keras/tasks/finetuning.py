@@ -271,7 +271,12 @@ def build_model(spec, config: BertConfig, num_outputs: int, dropout_rate: float 
     return encoder, head(encoder, num_classes=num_outputs, dropout_rate=rate)
 
 
-def _optimizer(options: FinetuneOptions, model, total_steps: int):
+def finetuning_optimizer(options, model, total_steps: int):
+    """GB's fine-tuning AdamW: linear warmup + decay, no decay on LayerNorm and biases.
+
+    `options` needs learning_rate, warmup_proportion, weight_decay and clip_norm (the
+    GLUE and SQuAD options both have them).
+    """
     schedule = optimization.WarmupLinearDecay(
         options.learning_rate,
         num_train_steps=total_steps,
@@ -483,7 +488,9 @@ def _run(options: FinetuneOptions, strategy) -> dict:
         else:
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         model.compile(
-            optimizer=_optimizer(options, model, total_steps), loss=loss, jit_compile=False
+            optimizer=finetuning_optimizer(options, model, total_steps),
+            loss=loss,
+            jit_compile=False,
         )
 
     best_dir = os.path.join(options.output_dir, BEST_DIR)
