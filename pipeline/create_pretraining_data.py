@@ -16,8 +16,10 @@ Beyond GB: `--objective=roberta` (`--packing=full_sentences|doc_sentences`, no N
 `pipeline.packing`), `--masking=dynamic` (records without masked-LM features),
 `--input_format=documents|jsonl` (raw text split into sentences; `pipeline.sentences`),
 `--max_seq_length=128,512` with `--max_predictions_per_seq=20,80` (one tokenization, one set
-of shards `PREFIX-len<L>-...` per length), `--max_ngram_size` (`pipeline.masking`), and a
-dataset report beside the shards (`pipeline.report`; `--noreport` skips it).
+of shards `PREFIX-len<L>-...` per length), `--length_bins=64,96` (the same instances, each
+padded only to the smallest bin that holds it: `PREFIX-bin064-...`, ..., `PREFIX-bin128-...`,
+so the trainer pads less), `--max_ngram_size` (`pipeline.masking`), and a dataset report
+beside the shards (`pipeline.report`; `--noreport` skips it).
 
 Memory is bounded by a bucket of documents, never the corpus; the output set is the same on
 any runner and worker count. Beam counters count documents read/skipped, sentences,
@@ -27,6 +29,7 @@ shards as `PREFIX.summary.json` when the runner reports counters).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -37,7 +40,7 @@ import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import metrics
-from pipeline.buckets import CreateInstances
+from pipeline.buckets import CreateInstances, bin_suffix
 from pipeline.documents import ReadTokenizedDocuments, expand_input_patterns
 from pipeline.options import PretrainingDataOptions, parse_args
 from pipeline.writer import WriteShards
@@ -53,20 +56,38 @@ def check_inputs(options: PretrainingDataOptions) -> list[str]:
 
 
 def output_sets(options: PretrainingDataOptions) -> list[tuple[str, str, PretrainingDataOptions]]:
-    """(counter suffix, shard prefix, options) of each output set: one, or one per length."""
-    if not options.lengths:
-        return [("", options.output_file, options)]
-    return [
-        (f"/len{o.max_seq_length}", f"{options.output_file}-len{o.max_seq_length}", o)
-        for o in options.per_length()
-    ]
+    """(counter suffix, shard prefix, options) of each output set: one, or one per length,
+    and with --length_bins one per bin of each (its options' max_seq_length is the bin's
+    record length)."""
+    sets = []
+    for length_options in options.per_length():
+        length = length_options.max_seq_length
+        suffix, prefix = "", options.output_file
+        if options.lengths:
+            suffix, prefix = f"/len{length}", f"{prefix}-len{length}"
+        bins = options.bins_for(length)
+        if not bins:
+            sets.append((suffix, prefix, length_options))
+            continue
+        for bound in bins:
+            name = bin_suffix(bound)
+            sets.append(
+                (
+                    f"{suffix}/{name}",
+                    f"{prefix}-{name}",
+                    dataclasses.replace(length_options, max_seq_length=bound, length_bins=()),
+                )
+            )
+    return sets
 
 
 def build_pipeline(pipeline: beam.Pipeline, options: PretrainingDataOptions, paths: list[str]):
     """Adds the whole job to `pipeline`; returns the write result(s).
 
     With several `--max_seq_length` values the tokenized documents are read once and branch
-    into one CreateInstances + WriteShards per length.
+    into one CreateInstances + WriteShards per length. With `--length_bins`, each
+    CreateInstances has one output per bin (tagged outputs of the same DoFn: the instances
+    are made once), each written by its own WriteShards.
     """
     documents = (
         pipeline
@@ -82,32 +103,51 @@ def build_pipeline(pipeline: beam.Pipeline, options: PretrainingDataOptions, pat
             options.sentence_splitter,
         )
     )
-    if not options.lengths:
+    if not options.lengths and not options.length_bins:
         return (
             documents
             | "Instances" >> CreateInstances(options)
             | "Write" >> WriteShards(options.output_file, options.num_shards, options.compression)
         )
     writes = []
-    for suffix, prefix, length_options in output_sets(options):
+    for length_options in options.per_length():
+        length = length_options.max_seq_length
+        suffix = f"/len{length}" if options.lengths else ""
+        prefix = f"{options.output_file}-len{length}" if options.lengths else options.output_file
         tag = suffix.lstrip("/")
-        writes.append(
-            documents
-            | f"Instances-{tag}" >> CreateInstances(length_options, suffix)
-            | f"Write-{tag}" >> WriteShards(prefix, options.num_shards, options.compression)
-        )
+        label = f"-{tag}" if tag else ""
+        bins = options.bins_for(length)
+        if not bins:
+            writes.append(
+                documents
+                | f"Instances{label}" >> CreateInstances(length_options, suffix)
+                | f"Write{label}" >> WriteShards(prefix, options.num_shards, options.compression)
+            )
+            continue
+        per_bin = documents | f"Instances{label}" >> CreateInstances(length_options, suffix, bins)
+        for bound in bins:
+            name = bin_suffix(bound)
+            writes.append(
+                per_bin[bound]
+                | f"Write{label}-{name}"
+                >> WriteShards(f"{prefix}-{name}", options.num_shards, options.compression)
+            )
     return writes
 
 
 def counters_of_set(counters: dict[str, int], suffix: str) -> dict[str, int]:
-    """The counters of one output set: its own where counted per set, else the shared ones."""
+    """The counters of one output set: its own where counted per set (a length bin's
+    `/len128/bin064`, else its length's `/len128`), else the shared ones."""
     if not suffix:
         return counters
-    return {
-        name: counters.get(name + suffix, value)
-        for name, value in counters.items()
-        if "/" not in name
-    }
+    parts = suffix.split("/")[1:]
+    suffixes = ["/" + "/".join(parts[:n]) for n in range(len(parts), 0, -1)]
+    values = {}
+    for name, value in counters.items():
+        if "/" in name:
+            continue
+        values[name] = next((counters[name + s] for s in suffixes if name + s in counters), value)
+    return values
 
 
 def write_run_report(options: PretrainingDataOptions, prefix: str) -> None:

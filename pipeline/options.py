@@ -55,6 +55,10 @@ class PretrainingDataOptions:
     # one set, `max_seq_length`/`max_predictions_per_seq`, shards `PREFIX-...` (GB's names).
     lengths: tuple[tuple[int, int], ...] = ()
     max_ngram_size: int = 1  # > 1: n-gram masking, p(n) proportional to 1/n (pipeline.masking).
+    # Length bins: ascending upper bounds; each instance goes to the set of the smallest
+    # bound >= its unpadded length (else the full-length set), padded to that bound.
+    # Empty: no bins. See `bins_for`.
+    length_bins: tuple[int, ...] = ()
 
     def per_length(self) -> list[PretrainingDataOptions]:
         """One options object per output set (itself when there is one set)."""
@@ -62,10 +66,23 @@ class PretrainingDataOptions:
             return [self]
         return [
             dataclasses.replace(
-                self, max_seq_length=length, max_predictions_per_seq=preds, lengths=()
+                self,
+                max_seq_length=length,
+                max_predictions_per_seq=preds,
+                lengths=(),
+                length_bins=tuple(b for b in self.length_bins if b < length),
             )
             for length, preds in self.lengths
         ]
+
+    def bins_for(self, max_seq_length: int) -> tuple[int, ...]:
+        """The record lengths of one length set: the bounds below `max_seq_length`, then
+        `max_seq_length` itself (the set of everything longer than the last bound). Bounds
+        >= `max_seq_length` are ignored (they can only be given with several lengths; see
+        `__post_init__`). `()` without --length_bins."""
+        if not self.length_bins:
+            return ()
+        return tuple(b for b in self.length_bins if b < max_seq_length) + (max_seq_length,)
 
     @property
     def has_next_sentence(self) -> bool:
@@ -123,6 +140,20 @@ class PretrainingDataOptions:
             (min(lengths, default=5) >= 5, "--max_seq_length values must be >= 5"),
             (min((p for _, p in self.lengths), default=1) >= 1, "--max_predictions_per_seq >= 1"),
             (len(set(lengths)) == len(lengths), "--max_seq_length values must be distinct"),
+        ]
+        bins = self.length_bins
+        longest = max(lengths, default=self.max_seq_length)
+        checks += [
+            (min(bins, default=5) >= 5, "--length_bins bounds must be >= 5 (as --max_seq_length)"),
+            (
+                all(a < b for a, b in zip(bins, bins[1:], strict=False)),
+                f"--length_bins must be strictly ascending, got {list(bins)}",
+            ),
+            (
+                max(bins, default=0) < longest,
+                f"--length_bins bounds must be < --max_seq_length ({longest}, the longest), "
+                f"got {list(bins)}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -198,8 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--num_shards",
         type=int,
         default=8,
-        help="Output shards; 0 lets the runner decide, which skips the shuffle before "
-        "writing (records are written where they are made).",
+        help="Output shards of each set (each --max_seq_length, each --length_bins bin); 0 "
+        "lets the runner decide, which skips the shuffle before writing (records are "
+        "written where they are made).",
     )
     parser.add_argument(
         "--compression", default="NONE", type=str.upper, choices=COMPRESSION_CHOICES
@@ -269,6 +301,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="Mask spans of up to N units (words with --do_whole_word_mask, else pieces), "
         "p(n) proportional to 1/n; the 80/10/10 choice is made per span. 1: GB's masking.",
+    )
+    parser.add_argument(
+        "--length_bins",
+        type=_int_list,
+        default=(),
+        help="Ascending upper bounds (64,96), each < --max_seq_length: every instance is "
+        "written, padded to the smallest bound >= its length, into that bin's set "
+        "PREFIX-bin064-... (the rest, padded to max_seq_length, into PREFIX-bin128-...); with "
+        "several --max_seq_length values PREFIX-len128-bin064-..., and bounds >= a set's "
+        "length are ignored for that set. The instances and masks are the same as without "
+        "bins; only the padding differs. Each bin's set has --num_shards shards and its own "
+        "summary and report. The trainer reads all bins with one --input_file glob.",
     )
     return parser
 
