@@ -4,6 +4,7 @@ from bert_keras.checkpoints.restore import (
     config_from_checkpoint,
     detect_format,
     restore_encoder,
+    restore_finetuned_model,
     restore_pretrainer,
     save_checkpoint,
 )
@@ -12,6 +13,7 @@ __all__ = [
     "config_from_checkpoint",
     "detect_format",
     "restore_encoder",
+    "restore_finetuned_model",
     "restore_pretrainer",
     "save_checkpoint",
 ]

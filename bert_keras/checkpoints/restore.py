@@ -213,6 +213,31 @@ class _EncoderOnly(tf.Module):
         self.encoder = encoder
 
 
+def restore_finetuned_model(model, path: str, flag: str, not_finetuned_hint: str) -> str:
+    """Reads `model=` of our fine-tuning checkpoint (a prefix, or a directory: its latest)
+    into `model`; returns the prefix read.
+
+    ValueErrors name `flag` (e.g. "--checkpoint"): no checkpoint there; a checkpoint without
+    a fine-tuned `model` (`not_finetuned_hint` says what to do instead); weights that do not
+    fit `model` (other head size or config).
+    """
+    prefix = tf.train.latest_checkpoint(path) if tf.io.gfile.isdir(path) else path
+    if prefix is None or not tf.io.gfile.exists(prefix + ".index"):
+        raise ValueError(f"{flag}={path}: no checkpoint found there.")
+    names = [name for name, _ in tf.train.list_variables(prefix)]
+    if not any(name.startswith("model/") for name in names):
+        raise ValueError(
+            f"{flag}={prefix}: not a fine-tuned model (no `model` object); {not_finetuned_hint}"
+        )
+    try:
+        status = tf.train.Checkpoint(model=model).read(prefix)
+        status.assert_existing_objects_matched()
+    except (AssertionError, ValueError) as e:  # ValueError: a variable of another shape.
+        raise ValueError(f"{flag}={prefix}: does not fit this model and config ({e}).") from e
+    status.expect_partial()
+    return prefix
+
+
 def save_checkpoint(encoder, directory: str, config: BertConfig | None = None, **objects) -> str:
     """Writes our format: `tf.train.Checkpoint(encoder=encoder, **objects)` and its config.
 

@@ -143,25 +143,14 @@ def _check_vocab_fits(encoder, preprocessor, checkpoint: str) -> None:
 
 
 def _restore_classifier(classifier, checkpoint: str) -> None:
-    """Reads `model=` of our fine-tuning checkpoint into `classifier`."""
-    prefix = tf.train.latest_checkpoint(checkpoint) if tf.io.gfile.isdir(checkpoint) else checkpoint
-    if prefix is None or not tf.io.gfile.exists(prefix + ".index"):
-        raise ValueError(f"--checkpoint={checkpoint}: no checkpoint found there.")
-    names = [name for name, _ in tf.train.list_variables(prefix)]
-    if not any(name.startswith("model/") for name in names):
-        raise ValueError(
-            f"--checkpoint={prefix}: not a fine-tuned classifier checkpoint (no `model` object); "
-            "export a pretraining checkpoint with --kind=encoder or --kind=pretrainer."
-        )
-    status = tf.train.Checkpoint(model=classifier).read(prefix)
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError as e:
-        raise ValueError(
-            f"--checkpoint={prefix}: does not fit a classifier with "
-            f"{classifier.num_classes} classes and this config ({e})."
-        ) from e
-    status.expect_partial()
+    from bert_keras.checkpoints import restore_finetuned_model
+
+    restore_finetuned_model(
+        classifier,
+        checkpoint,
+        "--checkpoint",
+        "export a pretraining checkpoint with --kind=encoder or --kind=pretrainer.",
+    )
 
 
 def build_serving_module(kind: str, checkpoint: str | None, options: ExportOptions):

@@ -124,20 +124,12 @@ def options_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> SquadOpti
 
 
 def _restore_span_labeler(model, path: str) -> str:
-    """Reads `model=` of our SQuAD checkpoint (folder or prefix) into `model`."""
-    prefix = tf.train.latest_checkpoint(path) if tf.io.gfile.isdir(path) else path
-    if prefix is None or not tf.io.gfile.exists(prefix + ".index"):
-        raise ValueError(f"--init_checkpoint={path}: no checkpoint found there.")
-    names = [name for name, _ in tf.train.list_variables(prefix)]
-    if not any(name.startswith("model/") for name in names):
-        raise ValueError(
-            f"--init_checkpoint={prefix} has no span head (no `model` object): give "
-            "--train_file to fine-tune it first, or the final/ folder of a SQuAD run."
-        )
-    status = tf.train.Checkpoint(model=model).read(prefix)
-    status.assert_existing_objects_matched()
-    status.expect_partial()
-    return prefix
+    return checkpoints.restore_finetuned_model(
+        model,
+        path,
+        "--init_checkpoint",
+        "give --train_file to fine-tune it first, or the final/ folder of a SQuAD run.",
+    )
 
 
 def _features(path, options, tokenizer, is_training):

@@ -165,3 +165,33 @@ def test_errors_are_clear(tmp_path):
     write_google_checkpoint(str(tmp_path / "partial"), partial, config)
     with pytest.raises(ValueError, match="lacks 'bert/encoder/layer_1/output/dense/kernel'"):
         restore_encoder(BertEncoder(**config.to_dict()), str(tmp_path / "partial"))
+
+
+def test_restore_finetuned_model_reads_model_and_names_the_flag(tmp_path):
+    from bert_keras.checkpoints import restore_finetuned_model
+    from bert_keras.models import BertClassifier
+
+    config = tiny_checkpoint_config()
+    trained = BertClassifier(BertEncoder(**config.to_dict()), num_classes=3)
+    trained(ENCODER_INPUTS)
+    for variable in trained.trainable_variables:
+        variable.assign(tf.random.normal(variable.shape, seed=1) * 0.1)
+    prefix = tf.train.Checkpoint(model=trained).save(str(tmp_path / "ft" / "ckpt"))
+    fresh = BertClassifier(BertEncoder(**config.to_dict()), num_classes=3)
+    fresh(ENCODER_INPUTS)
+    assert restore_finetuned_model(fresh, str(tmp_path / "ft"), "--checkpoint", "hint") == prefix
+    np.testing.assert_array_equal(
+        np.asarray(fresh(ENCODER_INPUTS, training=False)),
+        np.asarray(trained(ENCODER_INPUTS, training=False)),
+    )
+
+    os.makedirs(tmp_path / "none")
+    with pytest.raises(ValueError, match=r"--checkpoint=.*none: no checkpoint found"):
+        restore_finetuned_model(fresh, str(tmp_path / "none"), "--checkpoint", "hint")
+    encoder_only = save_checkpoint(BertEncoder(**config.to_dict()), str(tmp_path / "pre"))
+    with pytest.raises(ValueError, match=r"--init_checkpoint=.*not a fine-tuned model.*do this"):
+        restore_finetuned_model(fresh, encoder_only, "--init_checkpoint", "do this")
+    other_head = BertClassifier(BertEncoder(**config.to_dict()), num_classes=5)
+    other_head(ENCODER_INPUTS)
+    with pytest.raises(ValueError, match=r"--checkpoint=.*does not fit this model"):
+        restore_finetuned_model(other_head, prefix, "--checkpoint", "hint")
