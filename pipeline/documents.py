@@ -36,7 +36,9 @@ MAX_LINES_PER_TOKENIZER_CALL = 2048
 
 
 class DocumentLines(NamedTuple):
-    doc_id: str  # "<file path>:<index of the document in the file>", unique and stable.
+    # "<file>:<index of the document in the file>", unique and stable; <file> is the path
+    # relative to the input files' common directory (`source_name`).
+    doc_id: str
     lines: list[str]
 
 
@@ -123,6 +125,48 @@ def expand_input_patterns(input_file: str) -> list[str]:
     return sorted(paths)
 
 
+def source_name(path: str, common_directory: str) -> str:
+    """The name documents of `path` are known by: the path below `common_directory`.
+
+    Document ids seed every random choice, so they must not depend on where the corpus
+    lies: the same files read from a local folder or from `gs://` give the same records.
+    """
+    if common_directory and path.startswith(common_directory + "/"):
+        return path[len(common_directory) + 1 :]
+    return path
+
+
+class CommonDirectoryFn(beam.CombineFn):
+    """Paths -> their longest common directory ("" when they share none), any runner."""
+
+    def create_accumulator(self) -> list[str] | None:
+        return None  # None: no path seen yet.
+
+    def add_input(self, accumulator: list[str] | None, path: str) -> list[str]:
+        return self._common(accumulator, path.split("/")[:-1])
+
+    def merge_accumulators(self, accumulators) -> list[str] | None:
+        merged = None
+        for accumulator in accumulators:
+            if accumulator is not None:
+                merged = self._common(merged, accumulator)
+        return merged
+
+    def extract_output(self, accumulator: list[str] | None) -> str:
+        return "/".join(accumulator or [])
+
+    @staticmethod
+    def _common(a: list[str] | None, b: list[str]) -> list[str]:
+        if a is None:
+            return list(b)
+        length = 0
+        for x, y in zip(a, b, strict=False):
+            if x != y:
+                break
+            length += 1
+        return a[:length]
+
+
 class ReadDocumentsFn(beam.DoFn):
     """path -> DocumentLines, streaming the file (memory: one document).
 
@@ -140,10 +184,11 @@ class ReadDocumentsFn(beam.DoFn):
         self._document_boundary = document_boundary
         self._jsonl_text_field = jsonl_text_field
 
-    def process(self, path: str) -> Iterator[DocumentLines]:
+    def process(self, path: str, common_directory: str = "") -> Iterator[DocumentLines]:
+        source = source_name(path, common_directory)
         if self._input_format == "sentences":
             stats = ReadStats()
-            yield from split_documents(_read_lines(path), path, stats)
+            yield from split_documents(_read_lines(path), source, stats)
         else:
             from pipeline.sentences import RawReadStats, read_raw_documents
 
@@ -155,6 +200,7 @@ class ReadDocumentsFn(beam.DoFn):
                 self._input_format,
                 self._document_boundary,
                 self._jsonl_text_field,
+                name=source,
             )
             metrics.inc(metrics.LINES_INVALID_JSON, stats.lines_invalid_json)
             metrics.inc(metrics.RECORDS_WITHOUT_TEXT, stats.records_without_text)
@@ -310,10 +356,12 @@ class ReadTokenizedDocuments(beam.PTransform):
         self._split = input_format != "sentences"
 
     def expand(self, paths):
+        common_directory = paths | "CommonDirectory" >> beam.CombineGlobally(CommonDirectoryFn())
         documents = (
             paths
             | "ReshuffleFiles" >> beam.Reshuffle()
-            | "ReadDocuments" >> beam.ParDo(self._read_fn)
+            | "ReadDocuments"
+            >> beam.ParDo(self._read_fn, beam.pvalue.AsSingleton(common_directory))
             | "ReshuffleDocuments" >> beam.Reshuffle()
         )
         if self._split:

@@ -70,12 +70,17 @@ def read_raw_documents(
     input_format: str,
     document_boundary: str = "line",
     text_field: str = "text",
+    name: str | None = None,
 ) -> Iterator[DocumentLines]:
-    """A file's lines -> documents whose `lines` are paragraphs (not yet sentences)."""
+    """A file's lines -> documents whose `lines` are paragraphs (not yet sentences).
+
+    `source` (the path) names the file in warnings; `name` (default: `source`) in ids.
+    """
     current: list[str] = []
+    name = source if name is None else name
 
     def emit(paragraphs: list[str]) -> DocumentLines:
-        document = DocumentLines(f"{source}:{stats.documents}", paragraphs)
+        document = DocumentLines(f"{name}:{stats.documents}", paragraphs)
         stats.documents += 1
         return document
 

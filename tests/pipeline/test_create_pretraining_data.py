@@ -359,3 +359,17 @@ def test_same_records_in_process_and_with_two_worker_processes(tmp_path):
     assert len(records_a) == counters_a[metrics.INSTANCES] > 0
     assert records_a == records_b
     assert counters_b[metrics.BUCKETS] == counters_a[metrics.BUCKETS] > 1
+
+
+def test_records_do_not_depend_on_where_the_corpus_lies(tmp_path):
+    """Document ids (the seeds of every choice) name files below the inputs' common folder."""
+    text = generate_corpus(6, sentences=(4, 10), seed=11)
+    vocab = write_vocab(str(tmp_path / "vocab.txt"))
+    outputs = []
+    for where in ("here/corpus", "elsewhere/deeper/corpus"):
+        write_text(str(tmp_path / where / "a.txt"), text)
+        write_text(str(tmp_path / where / "sub" / "b.txt"), text[: len(text) // 2])
+        inputs = f"{tmp_path / where}/*.txt,{tmp_path / where}/sub/*.txt"
+        prefix, _ = _run(str(tmp_path / where), inputs, ["--dupe_factor=2"], vocab=vocab)
+        outputs.append(read_records(prefix))
+    assert outputs[0] and outputs[0] == outputs[1]

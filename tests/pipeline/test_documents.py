@@ -11,12 +11,14 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from bert_keras.tokenization import BertWordPieceTokenizer
 from pipeline.documents import (
+    CommonDirectoryFn,
     DocumentLines,
     ReadStats,
     ReadTokenizedDocuments,
     TokenizeDocumentsFn,
     TokenizeStats,
     expand_input_patterns,
+    source_name,
     split_documents,
     tokenize_documents,
 )
@@ -141,9 +143,29 @@ def test_read_tokenized_documents_transform(tmp_path, vocab_path):
             docs,
             equal_to(
                 [
-                    (f"{a}:0", [w["w1"], w["w2"], w["w3"]], [0, 2, 3]),
-                    (f"{a}:1", [w["w4"], w["w5"]], [0, 2]),
-                    (f"{b}:0", [w["w6"]], [0, 1]),
+                    ("a.txt:0", [w["w1"], w["w2"], w["w3"]], [0, 2, 3]),
+                    ("a.txt:1", [w["w4"], w["w5"]], [0, 2]),
+                    ("b.txt:0", [w["w6"]], [0, 1]),
                 ]
             ),
         )
+
+
+@pytest.mark.parametrize(
+    "paths, common",
+    [
+        (["/data/c/a.txt"], "/data/c"),
+        (["/data/c/a.txt", "/data/c/d/b.txt", "/data/c/d/e/f.txt"], "/data/c"),
+        (["gs://bucket/corpus/a.txt", "gs://bucket/corpus/b.txt"], "gs://bucket/corpus"),
+        (["gs://bucket/a.txt", "/local/b.txt"], ""),
+        (["a.txt", "b.txt"], ""),
+    ],
+)
+def test_documents_are_named_below_the_inputs_common_directory(paths, common):
+    with BeamTestPipeline(options=PipelineOptions(["--runner=DirectRunner"])) as p:
+        found = p | beam.Create(paths) | beam.CombineGlobally(CommonDirectoryFn())
+        assert_that(found, equal_to([common]))
+    names = [source_name(path, common) for path in paths]
+    assert len(set(names)) == len(paths)
+    assert all(not name.startswith("/") for name in names) or not common
+    assert source_name("/data/c/d/b.txt", "/data/c") == "d/b.txt"
