@@ -24,8 +24,10 @@ job; it is timed apart, `--time_report`). `--splitters` times the sentence split
 compared in `pipeline/sentences.py` on standard-library docstrings and exits.
 
 Printed: instances, wall seconds (process start to exit, start-up included), instances/s,
-instances/s per core used, and peak RSS summed over the process tree. Nothing is asserted.
-On a shared machine the figures move with the load; the table prints the load average.
+instances/s per core used, CPU seconds of the whole process tree and instances per
+CPU-second (the per-core speed, which a loaded machine distorts far less than wall time),
+and peak RSS summed over the process tree. Nothing is asserted. On a shared machine the
+wall-time figures move with the load; the table prints the load average.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -58,32 +61,47 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _tree_rss_bytes(pid: int) -> int:
+def _tree_usage(pid: int, cpu_ticks: dict[int, int]) -> int:
+    """RSS bytes of the process tree under `pid`; records each process's CPU ticks so far."""
     total, stack = 0, [pid]
     while stack:
         p = stack.pop()
         try:
             with open(f"/proc/{p}/statm") as f:
                 total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except OSError:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            cpu_ticks[p] = int(fields[11]) + int(fields[12])  # utime + stime
+        except (OSError, IndexError, ValueError):
             continue
         stack.extend(_children(p))
     return total
 
 
-def measure(command: list[str], log_path: str) -> tuple[float, int]:
-    """Runs `command`; returns (wall seconds, peak RSS of its process tree in bytes)."""
+def measure(command: list[str], log_path: str) -> tuple[float, int, float]:
+    """Runs `command`; returns (wall seconds, peak RSS of its process tree in bytes, CPU
+    seconds of the tree).
+
+    CPU seconds make runs comparable on a loaded machine, where wall time mostly measures
+    the wait for a core: the larger of the OS's account of reaped children and the sum of
+    each process's last sampled CPU time (workers that are not reaped by their parent).
+    """
     start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_ticks: dict[int, int] = {}
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         peak = 0
         while process.poll() is None:
-            peak = max(peak, _tree_rss_bytes(process.pid))
+            peak = max(peak, _tree_usage(process.pid, cpu_ticks))
             time.sleep(0.05)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    reaped = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    sampled = sum(cpu_ticks.values()) / os.sysconf("SC_CLK_TCK")
     if process.returncode != 0:
         raise RuntimeError(f"{command[:3]} failed ({process.returncode}); see {log_path}")
-    return wall, peak
+    return wall, peak, max(reaped, sampled)
 
 
 def count_records(paths: list[str]) -> int:
@@ -165,7 +183,7 @@ def run_ours(args, corpus: str, vocab: str, workers: int, tag: str, mode: str = 
         *MODES[mode],
         *beam,
     ]
-    wall, peak = measure(command, prefix + ".log")
+    wall, peak, cpu = measure(command, prefix + ".log")
     instances = count_records(sorted(glob.glob(prefix + "-*.tfrecord")))
     if args.time_report:
         start = time.perf_counter()
@@ -187,6 +205,7 @@ def run_ours(args, corpus: str, vocab: str, workers: int, tag: str, mode: str = 
         "name": label,
         "cores": workers,
         "wall": wall,
+        "cpu": cpu,
         "peak": peak,
         "instances": instances,
     }
@@ -203,11 +222,12 @@ def run_reference(args, corpus: str, vocab: str, tag: str) -> dict:
         "--do_lower_case=True",
     ]
     launcher = GB_LAUNCHER.format(ref=args.reference_dir, script=script, argv=argv)
-    wall, peak = measure([sys.executable, "-c", launcher], output + ".log")
+    wall, peak, cpu = measure([sys.executable, "-c", launcher], output + ".log")
     return {
         "name": "google-research/bert",
         "cores": 1,
         "wall": wall,
+        "cpu": cpu,
         "peak": peak,
         "instances": count_records([output]),
     }
@@ -308,14 +328,18 @@ def main(argv: list[str] | None = None) -> None:
         f"\ndupe_factor={args.dupe_factor}, max_seq_length=128, load average {os.getloadavg()[0]:.1f} "
         f"on {os.cpu_count()} cores"
     )
-    header = f"{'corpus':<16} {'run':<32} {'instances':>10} {'wall s':>8} {'inst/s':>8} {'inst/s/core':>11} {'peak RSS MB':>12}"
+    header = (
+        f"{'corpus':<16} {'run':<32} {'instances':>10} {'wall s':>8} {'inst/s':>8} "
+        f"{'inst/s/core':>11} {'CPU s':>8} {'inst/CPU-s':>10} {'peak RSS MB':>12}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         rate = row["instances"] / row["wall"]
         print(
             f"{row['corpus']:<16} {row['name']:<32} {row['instances']:>10} {row['wall']:>8.1f} "
-            f"{rate:>8.0f} {rate / row['cores']:>11.0f} {row['peak'] / 2**20:>12.0f}"
+            f"{rate:>8.0f} {rate / row['cores']:>11.0f} {row['cpu']:>8.1f} "
+            f"{row['instances'] / row['cpu']:>10.0f} {row['peak'] / 2**20:>12.0f}"
         )
 
 
