@@ -15,14 +15,16 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PY) -m pip install -q -c requirements.lock -e '.[test]'
 	touch $@
 
-# The single test command (CI runs it): ruff and mypy (seconds), the Bazel check (about a
-# minute; it installs Bazel in CI, so the build-coverage test below also sees `bazel query`),
-# then the pytest suite.
+# The single test command (CI runs it); each test runs once: ruff and mypy (seconds), then
+# scripts/bazel_check.sh (buildifier, `bazel build //...` and the fast tests of every test file
+# under `bazel test`, one process per file; it installs Bazel in CI), then pytest runs the tests
+# marked slow (tests/test_build_coverage.py checks that nothing falls between the two).
 test: install
 	$(MAKE) --no-print-directory lint typecheck
 	scripts/bazel_check.sh
-	$(PY) -m pytest -q -ra --durations=15
+	$(PY) -m pytest -q -ra --durations=15 -m slow
 
+# The fast tests with pytest alone, in one process (no Bazel): the quick loop while developing.
 test-fast: install
 	$(PY) -m pytest -q -m 'not slow'
 
@@ -35,16 +37,16 @@ lint: install
 typecheck: install
 	$(PY) -m mypy
 
-# buildifier, `bazel build //...` and the `bazel_ci` tests (installs Bazel when root; see script).
+# buildifier, `bazel build //...` and the fast tests under Bazel (installs Bazel when root).
 bazel: install
 	scripts/bazel_check.sh
 
-# Every test file under Bazel, one process each (slower than pytest; the suite already runs there).
+# Every test of every test file under Bazel, one process per file.
 bazel-test-all: install
 	bazel test //...
 
 bazel-test-fast: install
-	bazel test --test_arg=-m --test_arg="not slow" //...
+	bazel test --test_tag_filters=-slow --test_arg=-m --test_arg="not slow" //...
 
 # The main job end to end on the default corpus: corpus -> vocab -> records -> pretrain -> fine-tune -> export -> predict.
 demo: install

@@ -49,6 +49,7 @@ class Target:
     srcs: list[str]  # Workspace-relative paths.
     data: list[str]
     main: str | None
+    tags: list[str] = dataclasses.field(default_factory=list)
 
 
 # --- Labels and globs -----------------------------------------------------------------------
@@ -154,7 +155,8 @@ def _make_target(kind: str, attrs: dict[str, Any], package: str | None) -> Targe
         main_path = _label_to_path(main, pkg) if main else f"{pkg}/{name}.py".lstrip("/")
     else:
         main_path = None
-    return Target(kind, f"//{pkg}:{name}", srcs, paths(attrs.get("data", [])), main_path)
+    data = paths(attrs.get("data", []))
+    return Target(kind, f"//{pkg}:{name}", srcs, data, main_path, list(attrs.get("tags", [])))
 
 
 # --- Targets from evaluating the BUILD files --------------------------------------------------
@@ -303,9 +305,11 @@ def _console_script_modules() -> dict[str, str]:
 # --- Tests ------------------------------------------------------------------------------------
 
 _UNDER_BAZEL = "TEST_SRCDIR" in os.environ
-_ROUTES = ["build_files"]
+_ROUTES: list[Any] = ["build_files"]
 if shutil.which("bazel") and not _UNDER_BAZEL:
-    _ROUTES.insert(0, "bazel_query")
+    # Marked slow so `make test` runs it in its pytest part (outside Bazel, which cannot query
+    # itself from inside a test); the build_files route runs under Bazel.
+    _ROUTES.insert(0, pytest.param("bazel_query", marks=pytest.mark.slow))
 
 
 @pytest.fixture(scope="module", params=_ROUTES)
@@ -357,12 +361,156 @@ def test_libraries_cover_both_packages(targets: list[Target]) -> None:
     assert {"//:bert_keras", "//:pipeline"} <= libraries
 
 
-def test_bazel_ci_subset_names_existing_test_files() -> None:
+# --- Which tests run where -------------------------------------------------------------------
+# `make test` runs each test once: Bazel runs `-m "not slow"` on every test file whose py_test is
+# not tagged `slow` (scripts/bazel_check.sh), then pytest runs `-m slow` over tests/. A test runs
+# in neither only if it is not slow and its file is tagged `slow`, or if pytest collects a file
+# that has no py_test; the tests below rule both out.
+
+
+def _is_slow_mark(node: ast.expr) -> bool:
+    """`pytest.mark.slow` (also called, `pytest.mark.slow(...)`)."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "slow"
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "mark"
+        and isinstance(node.value.value, ast.Name)
+        and node.value.value.id == "pytest"
+    )
+
+
+def _pytestmark_is_slow(body: list[ast.stmt]) -> bool:
+    """`pytestmark = pytest.mark.slow` or a list/tuple holding it, in a module or class body."""
+    for node in body:
+        if not (isinstance(node, ast.Assign | ast.AnnAssign)):
+            continue
+        names = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if not any(isinstance(n, ast.Name) and n.id == "pytestmark" for n in names):
+            continue
+        value = node.value
+        marks = value.elts if isinstance(value, ast.List | ast.Tuple) else [value]
+        if any(m is not None and _is_slow_mark(m) for m in marks):
+            return True
+    return False
+
+
+def _tests_by_slowness(path: str) -> tuple[list[str], list[str]]:
+    return _source_tests_by_slowness((ROOT / path).read_text(), path)
+
+
+def _source_tests_by_slowness(source: str, filename: str) -> tuple[list[str], list[str]]:
+    """(slow, not slow) test names of a test file, read statically the way pytest collects them.
+
+    A test counts as slow only when the mark is certain (`pytestmark` of its module or class, or
+    `@pytest.mark.slow` on it or its class); anything else counts as not slow, which can only make
+    the check below stricter.
+    """
+    tree = ast.parse(source, filename=filename)
+    module_slow = _pytestmark_is_slow(tree.body)
+    slow: list[str] = []
+    fast: list[str] = []
+
+    def add(fn: ast.FunctionDef | ast.AsyncFunctionDef, name: str, inherited: bool) -> None:
+        is_slow = inherited or any(_is_slow_mark(d) for d in fn.decorator_list)
+        (slow if is_slow else fast).append(name)
+
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
+            "test"
+        ):
+            add(node, node.name, module_slow)
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            class_slow = (
+                module_slow
+                or any(_is_slow_mark(d) for d in node.decorator_list)
+                or _pytestmark_is_slow(node.body)
+            )
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and (
+                    item.name.startswith("test")
+                ):
+                    add(item, f"{node.name}.{item.name}", class_slow)
+    return slow, fast
+
+
+def _test_files() -> list[str]:
+    return [f for f in _tree_files(("tests",)) if re.search(r"(^|/)test_[^/]*\.py$", f)]
+
+
+def test_slow_tagged_py_tests_hold_only_slow_tests(targets: list[Target]) -> None:
+    """A py_test tagged `slow` is skipped by `make test`'s Bazel part: all its tests must be slow
+    (pytest runs those); and a file of slow tests only is tagged, not run for nothing."""
+    tagged = {src for t in targets if t.kind == "py_test" and "slow" in t.tags for src in t.srcs}
+    tagged &= set(_test_files())
+    with_fast = {f: fast[:3] for f in sorted(tagged) if (fast := _tests_by_slowness(f)[1])}
+    assert not with_fast, (
+        f"py_tests tagged `slow` (SLOW_TEST_FILES in BUILD) whose file has tests not marked "
+        f"@pytest.mark.slow, which `make test` would run nowhere: {with_fast}"
+    )
+    untagged_slow_only = [
+        f
+        for f in _test_files()
+        if f not in tagged and (by := _tests_by_slowness(f))[0] and not by[1]
+    ]
+    assert not untagged_slow_only, (
+        f"test files whose tests are all slow: add them to SLOW_TEST_FILES in BUILD: "
+        f"{untagged_slow_only}"
+    )
+
+
+def test_slow_test_files_list_names_existing_test_files() -> None:
     namespaces: dict[str, dict[str, Any]] = {}
-    targets = _targets_from_build_files(ROOT, namespaces)
-    subset = namespaces[""]["BAZEL_CI_TESTS"]
-    assert subset, "BAZEL_CI_TESTS is empty: `make test` would run no test under Bazel"
-    absent = [f for f in subset if not (ROOT / f).exists()]
-    assert not absent, f"BAZEL_CI_TESTS names missing test files: {absent}"
-    tested = {src for t in targets if t.kind == "py_test" for src in t.srcs}
-    assert set(subset) <= tested
+    _targets_from_build_files(ROOT, namespaces)
+    listed = namespaces[""]["SLOW_TEST_FILES"]
+    absent = [f for f in listed if f not in _test_files()]
+    assert not absent, f"SLOW_TEST_FILES in BUILD names missing test files: {absent}"
+
+
+def test_pytest_collects_only_files_bazel_has() -> None:
+    """pytest's test files are the ones BUILD globs (tests/**/test_*.py), no more."""
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    ini = options["ini_options"]
+    assert ini.get("testpaths") == ["tests"]
+    assert ini.get("python_files") == ["test_*.py"], (
+        "pytest's python_files must stay ['test_*.py'] (pytest's default also collects "
+        "*_test.py, which no py_test covers)"
+    )
+
+
+def test_slow_mark_reader_sees_the_marks() -> None:
+    """The static reader above on a sample of each form of the mark."""
+    source = """
+import pytest
+
+pytestmark = [pytest.mark.timeout(5)]
+
+@pytest.mark.slow
+def test_a(): ...
+
+@pytest.mark.slow(reason="x")
+def test_b(): ...
+
+def test_c(): ...
+
+def helper(): ...
+
+@pytest.mark.slow
+class TestD:
+    def test_e(self): ...
+
+class TestF:
+    pytestmark = pytest.mark.slow
+
+    def test_g(self): ...
+
+class TestH:
+    def test_i(self): ...
+"""
+    slow, fast = _source_tests_by_slowness(source, "test_sample.py")
+    assert slow == ["test_a", "test_b", "TestD.test_e", "TestF.test_g"]
+    assert fast == ["test_c", "TestH.test_i"]
+    module_slow = "import pytest\npytestmark = pytest.mark.slow\ndef test_x(): ...\n"
+    assert _source_tests_by_slowness(module_slow, "test_x.py") == (["test_x"], [])

@@ -15,12 +15,21 @@ def py_pytest(name, src, deps = [], data = [], args = [], **kwargs):
       args: extra pytest arguments, after the file.
       **kwargs: passed on to `py_test` (size, tags, timeout, ...).
     """
+
+    # pytest's own per-test limit is 900 s (pyproject.toml); a file of several tests on a
+    # loaded 2-core machine can pass Bazel's default 300 s, so the file gets "long" (900 s).
+    kwargs.setdefault("timeout", "long")
     py_test(
         name = name,
         srcs = [src, _MAIN],
         main = _MAIN,
         args = ["$(rootpath %s)" % src] + args,
-        data = data + ["//:pyproject.toml"],
+        # pytest's settings, and the locked versions the virtualenv was installed from: a cached
+        # test result is only reused for the same dependencies.
+        data = data + [
+            "//:pyproject.toml",
+            "//:requirements.lock",
+        ],
         deps = deps,
         python_version = "PY3",
         srcs_version = "PY3",

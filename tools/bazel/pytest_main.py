@@ -8,12 +8,31 @@ leaves out entirely passes, as there is nothing to run.
 """
 
 import os
+import resource
 import sys
+import time
 
 import pytest
 
 
+def _report_times(start: float) -> None:
+    """One line for the test log: wall and CPU seconds (this process and its children), so the
+    cost of a target can be judged on a loaded machine too (CPU time barely depends on load)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    print(f"pytest_main: wall {time.monotonic() - start:.1f} s, cpu {cpu:.1f} s", flush=True)
+
+
 def main(argv: list[str]) -> int:
+    start = time.monotonic()
+    try:
+        return _run(argv)
+    finally:
+        _report_times(start)
+
+
+def _run(argv: list[str]) -> int:
     args = ["-p", "no:cacheprovider", "-q", "-ra", "-c", "pyproject.toml", "--rootdir", "."]
     if xml := os.environ.get("XML_OUTPUT_FILE"):
         args.append(f"--junitxml={xml}")
