@@ -10,6 +10,10 @@ Flag names are google-research/bert's `run_pretraining.py` ones where the same t
 exists. Rerun the same command after a preemption: it resumes from the last checkpoint in
 `--output_dir`. Phase 2 (longer sequences): a new `--output_dir`, `--max_seq_length=512`
 and `--init_checkpoint=<phase-1 output_dir>`.
+
+Length-binned records (`create_pretraining_data --length_bins=64,96`): give all bins in one
+glob, `--input_file='PREFIX-bin*'`, and the longest length as `--max_seq_length`; each batch
+comes from one bin, padded only to its length (`bert_keras.training.inputs`).
 """
 
 import signal
@@ -21,7 +25,10 @@ from bert_keras.cli import exit_on_user_error
 from bert_keras.training import distribution, optimization, pretraining
 
 _INPUT_FILE = flags.DEFINE_string(
-    "input_file", None, "Comma-separated globs of pretraining TFRecord files."
+    "input_file",
+    None,
+    "Comma-separated globs of pretraining TFRecord files; files of several record lengths "
+    "(length bins, 'PREFIX-bin*') train in batches of one length each.",
 )
 _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", None, "Checkpoints, bert_config.json, TensorBoard logs and metrics.json."
@@ -38,7 +45,9 @@ _VOCAB_FILE = flags.DEFINE_string(
 _INIT_CHECKPOINT = flags.DEFINE_string(
     "init_checkpoint", None, "Warm start: ours (e.g. phase 1), Google TF1 or Hugging Face."
 )
-_MAX_SEQ_LENGTH = flags.DEFINE_integer("max_seq_length", 128, "Must match the records.")
+_MAX_SEQ_LENGTH = flags.DEFINE_integer(
+    "max_seq_length", 128, "Must match the records (the longest ones, with length bins)."
+)
 _MAX_PREDICTIONS = flags.DEFINE_integer(
     "max_predictions_per_seq", 20, "Must match static records; the cap of dynamic masking."
 )

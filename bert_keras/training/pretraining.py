@@ -159,12 +159,22 @@ def run(options: PretrainOptions) -> dict:
 
     files = records.list_record_files(o.input_file)
     dynamic = o.masking == "dynamic"
-    spec = inputs.check_records(
+    # Several groups: length bins (create_pretraining_data --length_bins), one stream each.
+    groups = inputs.check_record_groups(
         files,
         records.RecordSpec(o.max_seq_length, o.max_predictions_per_seq),
         dynamic,
         o.bert_config.vocab_size,
     )
+    spec = groups[-1].spec
+    if len(groups) > 1:
+        logger.info(
+            "Length bins: %s",
+            ", ".join(
+                f"{g.spec.max_seq_length} ({len(g.files)} files, ~{g.num_records:.0f} records)"
+                for g in groups
+            ),
+        )
     masking = None
     if dynamic:
         if not o.vocab_file:
@@ -204,8 +214,18 @@ def run(options: PretrainOptions) -> dict:
         )
 
     def dataset_fn(ctx, batch_size, skip_batches):
+        if len(groups) > 1:
+            return inputs.binned_pretraining_dataset(
+                groups,
+                batch_size,
+                seed=o.random_seed,
+                skip_batches=skip_batches,
+                masking=masking,
+                input_context=ctx,
+                shuffle_buffer_size=o.shuffle_buffer_size,
+            )
         return inputs.pretraining_dataset(
-            files,
+            list(groups[0].files),
             spec,
             batch_size,
             seed=o.random_seed,
