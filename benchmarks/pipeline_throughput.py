@@ -146,6 +146,7 @@ MODES = {
     "roberta_full": ["--objective=roberta", "--packing=full_sentences"],
     "roberta_dynamic": ["--objective=roberta", "--packing=full_sentences", "--masking=dynamic"],
     "documents": ["--input_format=documents", "--document_boundary=line"],
+    "bert_length_bins": ["--length_bins=32,64,96"],  # Same instances, 4 sets of shards.
 }
 
 

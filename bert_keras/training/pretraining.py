@@ -167,6 +167,13 @@ def run(options: PretrainOptions) -> dict:
         o.bert_config.vocab_size,
     )
     spec = groups[-1].spec
+    if len(groups) > 1 and isinstance(strategy, tf.distribute.TPUStrategy):
+        # Batches of several lengths reach the step as (B, None); TPUs compile static shapes.
+        raise ValueError(
+            f"--input_file holds records of {len(groups)} lengths (length bins): "
+            f"{sorted(g.spec.max_seq_length for g in groups)}, which --strategy=tpu cannot "
+            "train on; give one bin's files per run."
+        )
     if len(groups) > 1:
         logger.info(
             "Length bins: %s",
