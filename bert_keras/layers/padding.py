@@ -122,36 +122,110 @@ class UnpadTokens(keras.layers.Layer):
         positions = tf.cast(tf.where(real)[:, 0], "int32")  # (N,)
         count = ops.shape(positions)[0]
         inverse = ops.where(real, ops.cumsum(ops.cast(real, "int32")) - 1, count)  # (B * L,)
-        return [ops.take(flat, positions, axis=0), positions, ops.cast(inverse, "int32")]
+        inverse = ops.cast(inverse, "int32")
+        return [pack_rows(flat, positions, inverse), positions, inverse]
 
     def compute_output_shape(self, input_shape):
         x_shape, _ = input_shape
         return [(None, x_shape[-1]), (None,), (None,)]
 
 
-def pad_tokens(x_flat, inverse, batch, length):
-    """(N, ...) packed rows -> (B, L, ...), zeros at padding. Inside XLA: a reshape."""
+def _scatter_rows(x_flat, inverse):
+    """(N, ...) -> (B * L, ...): row i of the result is x_flat[inverse[i]], or 0 if == N."""
+    padded = ops.concatenate([x_flat, ops.zeros_like(x_flat[:1])], axis=0)  # (N + 1, ...)
+    return ops.take(padded, inverse, axis=0)
+
+
+def _pack_rows_tf(flat, positions, inverse):
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def pack(flat):
+        def grad(upstream):  # (N, ...) -> (B * L, ...); padding rows get 0.
+            return _scatter_rows(upstream, inverse)
+
+        return tf.gather(flat, positions), grad
+
+    return pack(flat)
+
+
+def _unpack_rows_tf(x_flat, positions, inverse):
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def unpack(x_flat):
+        def grad(upstream):  # (B * L, ...) -> (N, ...): each real row comes from one place.
+            return tf.gather(upstream, positions)
+
+        return _scatter_rows(x_flat, inverse), grad
+
+    return unpack(x_flat)
+
+
+def pack_rows(flat, positions, inverse):
+    """(B * L, ...) -> the (N, ...) rows at `positions`.
+
+    `positions` (N,) and `inverse` (B * L,) are `UnpadTokens`' index pair. The gradient is a
+    gather through `inverse` (TF backend), not the scatter-add (`UnsortedSegmentSum` into
+    B * L rows) that the gradient of a plain gather becomes: measured, see
+    `benchmarks/model_step.py`.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return _pack_rows_tf(flat, positions, inverse)
+    return ops.take(flat, positions, axis=0)
+
+
+def unpack_rows(x_flat, positions, inverse):
+    """(N, ...) -> (B * L, ...), zeros at padding; the inverse of `pack_rows`.
+
+    Forward: a gather of the N rows and one zero row through `inverse`; gradient: a gather
+    through `positions` (TF backend), again instead of a scatter-add.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return _unpack_rows_tf(x_flat, positions, inverse)
+    return _scatter_rows(x_flat, inverse)
+
+
+def pad_tokens(x_flat, inverse, batch, length, positions=None):
+    """(N, ...) packed rows -> (B, L, ...), zeros at padding. Inside XLA: a reshape.
+
+    With `positions` (N,) the gradient is a gather (see `unpack_rows`).
+    """
     rest = tuple(ops.shape(x_flat)[1:])
     if in_xla_context():
         return ops.reshape(x_flat, (batch, length) + rest)
-    padded = ops.concatenate([x_flat, ops.zeros_like(x_flat[:1])], axis=0)  # (N + 1, ...)
-    return ops.reshape(ops.take(padded, inverse, axis=0), (batch, length) + rest)
+    if positions is None:
+        rows = _scatter_rows(x_flat, inverse)
+    else:
+        rows = unpack_rows(x_flat, positions, inverse)
+    return ops.reshape(rows, (batch, length) + rest)  # (B, L, ...)
 
 
-def unpad_tokens(x, positions):
-    """(B, L, ...) -> the (N, ...) rows at `positions`. Inside XLA: a reshape."""
+def unpad_tokens(x, positions, inverse=None):
+    """(B, L, ...) -> the (N, ...) rows at `positions`. Inside XLA: a reshape.
+
+    With `inverse` (B * L,) the gradient is a gather (see `pack_rows`).
+    """
     flat = ops.reshape(x, (-1,) + tuple(ops.shape(x)[2:]))  # (B * L, ...)
-    return flat if in_xla_context() else ops.take(flat, positions, axis=0)
+    if in_xla_context():
+        return flat
+    if inverse is None:
+        return ops.take(flat, positions, axis=0)
+    return pack_rows(flat, positions, inverse)
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
 class PadTokens(keras.layers.Layer):
-    """[x_flat (N, D), inverse (B * L,), mask (B, L)] -> (B, L, D), zeros at padding."""
+    """[x_flat (N, D), inverse (B * L,), mask (B, L)(, positions (N,))] -> (B, L, D).
+
+    Zeros at padding. With `positions` (from `UnpadTokens`) the gradient is a gather.
+    """
 
     def call(self, inputs):
-        x_flat, inverse, mask = inputs
-        return pad_tokens(x_flat, inverse, ops.shape(mask)[0], ops.shape(mask)[1])
+        x_flat, inverse, mask = inputs[:3]
+        positions = inputs[3] if len(inputs) > 3 else None
+        return pad_tokens(x_flat, inverse, ops.shape(mask)[0], ops.shape(mask)[1], positions)
 
     def compute_output_shape(self, input_shape):
-        x_shape, _, mask_shape = input_shape
+        x_shape, _, mask_shape = input_shape[:3]
         return (mask_shape[0], mask_shape[1], x_shape[-1])

@@ -159,7 +159,9 @@ class BertEncoder(NamedCheckpointChildren, keras.Model):
             x = self.final_layer_norm(x)
             layer_outputs[-1] = x
         if self.pad is not None:
-            layer_outputs = [self.pad([y, inverse, t_mask]) for y in layer_outputs]  # (B, L, D)
+            layer_outputs = [
+                self.pad([y, inverse, t_mask, positions]) for y in layer_outputs
+            ]  # (B, L, D)
             x = layer_outputs[-1]
         pooled = self.pooler_dense(x[:, 0, :])  # (B, D)
         if self.restore is not None:

@@ -1,7 +1,13 @@
 import numpy as np
 import tensorflow as tf
 
-from bert_keras.layers import RestorePadding, TrimPadding, trim_batch, trimmed_length
+from bert_keras.layers import (
+    RestorePadding,
+    TrimPadding,
+    UnpadTokens,
+    trim_batch,
+    trimmed_length,
+)
 from tests.bert_keras.models.model_test_utils import assert_config_complete
 
 
@@ -65,3 +71,35 @@ def test_unpad_and_pad_tokens_round_trip():
     np.testing.assert_array_equal(x_flat, x.reshape(8, 3)[[0, 1, 4, 6, 7]])
     np.testing.assert_array_equal(inverse, [0, 1, 5, 5, 2, 5, 3, 4])  # 5 = N: padding.
     np.testing.assert_array_equal(PadTokens()([x_flat, inverse, mask]), x * mask[..., None])
+
+
+def test_pack_and_unpack_rows_gradients_are_the_plain_gathers():
+    from bert_keras.layers.padding import pack_rows, unpack_rows
+
+    mask = np.array([[1, 1, 0, 0], [1, 0, 1, 1]], "int32")
+    x = tf.constant(np.random.default_rng(0).normal(size=(8, 3)).astype("float32"))
+    _, positions, inverse = UnpadTokens()([tf.reshape(x, (2, 4, 3)), mask])
+    weights = tf.constant(np.random.default_rng(1).normal(size=(5, 3)).astype("float32"))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        packed = pack_rows(x, positions, inverse)  # (N, 3)
+        plain = tf.gather(x, positions)
+        packed_loss = tf.reduce_sum(packed * weights)
+        plain_loss = tf.reduce_sum(plain * weights)
+    np.testing.assert_array_equal(packed, plain)
+    np.testing.assert_array_equal(
+        tape.gradient(packed_loss, x), tf.convert_to_tensor(tape.gradient(plain_loss, x))
+    )
+
+    rows = tf.constant(np.random.default_rng(2).normal(size=(5, 3)).astype("float32"))
+    out_weights = tf.constant(np.random.default_rng(3).normal(size=(8, 3)).astype("float32"))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(rows)
+        unpacked = unpack_rows(rows, positions, inverse)  # (B * L, 3), zeros at padding
+        plain = tf.gather(tf.concat([rows, tf.zeros((1, 3))], 0), inverse)
+        unpacked_loss = tf.reduce_sum(unpacked * out_weights)
+        plain_loss = tf.reduce_sum(plain * out_weights)
+    np.testing.assert_array_equal(unpacked, plain)
+    np.testing.assert_array_equal(
+        tape.gradient(unpacked_loss, rows), tf.convert_to_tensor(tape.gradient(plain_loss, rows))
+    )

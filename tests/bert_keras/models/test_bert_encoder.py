@@ -141,3 +141,19 @@ def test_jit_compiled_training_matches_graph_mode():
             [model.train_on_batch(inputs, labels, return_dict=True)["loss"] for _ in range(2)]
         )
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
+
+
+def test_packed_layer_without_fused_projections_gives_the_same_outputs():
+    # LoRA projections cannot be fused: that layer calls its EinsumDense layers instead.
+    config = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    fused = BertEncoder(**dataclasses.asdict(config), trim_padding=False)
+    plain = BertEncoder(**dataclasses.asdict(config), trim_padding=False)
+    inputs = encoder_inputs(batch=3, seq=16, lengths=[16, 4, 9])
+    fused(inputs)
+    plain(inputs)
+    plain.set_weights(fused.get_weights())
+    plain.transformer_layers[0]._self_attention_layer._query_dense.enable_lora(2)
+    plain.transformer_layers[0]._self_attention_layer._output_dense.enable_lora(2)
+    np.testing.assert_allclose(
+        plain(inputs)["sequence_output"], fused(inputs)["sequence_output"], atol=1e-5
+    )
