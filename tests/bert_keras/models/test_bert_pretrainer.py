@@ -135,3 +135,23 @@ def test_mixed_precision_logits_and_losses_are_float32(policy):
         assert np.isfinite(history["loss"][0])
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_loss_gradient_matches_keras_cross_entropy():
+    rng = np.random.default_rng(5)
+    logits = tf.constant(rng.normal(scale=3.0, size=(3, 4, VOCAB)).astype("float32"))
+    labels = {
+        "masked_lm_ids": rng.integers(0, VOCAB, (3, 4)).astype("int32"),
+        "masked_lm_weights": np.array([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]], "float32"),
+    }
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(logits)
+        terms = pretraining_loss_terms(labels, {"mlm_logits": logits})
+        xent = keras.ops.sparse_categorical_crossentropy(
+            labels["masked_lm_ids"], logits, from_logits=True
+        )
+        reference = tf.reduce_sum(xent * labels["masked_lm_weights"])
+    np.testing.assert_allclose(terms["mlm_loss_sum"], reference, rtol=1e-6)
+    np.testing.assert_allclose(
+        tape.gradient(terms["mlm_loss_sum"], logits), tape.gradient(reference, logits), atol=1e-6
+    )
