@@ -139,12 +139,16 @@ def _scatter_rows(x_flat, inverse):
 def _pack_rows_tf(flat, positions, inverse):
     import tensorflow as tf
 
+    # A batch without padding (every full-length row of GB's records) packs to itself: skip
+    # the gathers then (tf.cond runs one branch).
+    dense = tf.equal(tf.shape(positions)[0], tf.shape(inverse)[0])
+
     @tf.custom_gradient
     def pack(flat):
         def grad(upstream):  # (N, ...) -> (B * L, ...); padding rows get 0.
-            return _scatter_rows(upstream, inverse)
+            return tf.cond(dense, lambda: upstream, lambda: _scatter_rows(upstream, inverse))
 
-        return tf.gather(flat, positions), grad
+        return tf.cond(dense, lambda: flat, lambda: tf.gather(flat, positions)), grad
 
     return pack(flat)
 
@@ -152,12 +156,14 @@ def _pack_rows_tf(flat, positions, inverse):
 def _unpack_rows_tf(x_flat, positions, inverse):
     import tensorflow as tf
 
+    dense = tf.equal(tf.shape(positions)[0], tf.shape(inverse)[0])
+
     @tf.custom_gradient
     def unpack(x_flat):
         def grad(upstream):  # (B * L, ...) -> (N, ...): each real row comes from one place.
-            return tf.gather(upstream, positions)
+            return tf.cond(dense, lambda: upstream, lambda: tf.gather(upstream, positions))
 
-        return _scatter_rows(x_flat, inverse), grad
+        return tf.cond(dense, lambda: x_flat, lambda: _scatter_rows(x_flat, inverse)), grad
 
     return unpack(x_flat)
 

@@ -103,3 +103,20 @@ def test_pack_and_unpack_rows_gradients_are_the_plain_gathers():
     np.testing.assert_array_equal(
         tape.gradient(unpacked_loss, rows), tf.convert_to_tensor(tape.gradient(plain_loss, rows))
     )
+
+
+def test_pack_rows_of_a_batch_without_padding_is_the_identity():
+    from bert_keras.layers.padding import pack_rows, unpack_rows
+
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32"))
+    flat, positions, inverse = UnpadTokens()([x, np.ones((2, 4), "int32")])
+    np.testing.assert_array_equal(flat, tf.reshape(x, (8, 3)))
+    rows = tf.reshape(x, (8, 3))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(rows)
+        packed = pack_rows(rows, positions, inverse)
+        unpacked = unpack_rows(rows, positions, inverse)
+        loss = tf.reduce_sum(packed * 2.0) + tf.reduce_sum(unpacked * 3.0)
+    np.testing.assert_array_equal(packed, rows)
+    np.testing.assert_array_equal(unpacked, rows)
+    np.testing.assert_array_equal(tape.gradient(loss, rows), np.full((8, 3), 5.0, "float32"))
