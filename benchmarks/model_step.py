@@ -1,19 +1,29 @@
 """Forward+backward speed of our BertPretrainer against keras-hub's BertMaskedLM.
 
 One training step (`train_on_batch`: forward, loss, backward, Adam update) at the same
-config, with and without `jit_compile`, on full-length batches and on batches padded like
-google-research/bert's records. Model FLOP/s are set against the fp32 matmul FLOP/s
-measured here first.
+config, with and without `jit_compile`, on three kinds of batches (`--batches`):
 
-    python benchmarks/model_step.py                 # mini b32 + base b8, seq 128 (~5 min)
-    python benchmarks/model_step.py --configs=mini --steps=5
+- `full`: every sequence T tokens long;
+- `records`: batches of real pretraining records (`--record_files`, e.g. the output of
+  `python -m pipeline.demo --output_dir=out/demo`, written with google-research/bert's
+  defaults, short_seq_prob 0.1): their padding, segments and masked positions as they are.
+  Skipped, with a message, when no file matches;
+- `short`: fine-tuning-like lengths, uniform over [`--short_min`, `--short_max`] tokens
+  (default 20..60, mean 40 of 128); masked positions as in `make_batch`.
+
+Model FLOP/s are set against the fp32 matmul FLOP/s measured here first.
+
+    python benchmarks/model_step.py --record_files='out/demo/pretrain-*.tfrecord'
+    python benchmarks/model_step.py --configs=mini --batch_sizes=32 --steps=5 --batches=full
 
 FLOPs per step are counted as 3x the forward matmul FLOPs (backward ~2x forward) at the
 real (unpadded) lengths: "useful" FLOP/s, the same numerator for both models.
 
-The machine is shared, so each step is timed twice: wall clock, and the CPU time of this
-process (all threads). `cpu seq/s` = batch * cores / CPU seconds estimates the rate on an
-idle machine, and `%matmul` compares CPU-time FLOP/s with the matmul measured the same way.
+The machine may be shared, so each step is timed twice: wall clock, and the CPU time of
+this process (all threads). `cpu seq/s` = batch * cores / CPU seconds estimates the rate on
+an idle machine, and `%matmul` compares CPU-time FLOP/s with the matmul measured the same
+way. `--repeats` runs every measurement that many times (in turn, ours and keras-hub's
+interleaved) and reports the median.
 """
 
 from __future__ import annotations
@@ -39,7 +49,13 @@ _MAX_PREDICTIONS = flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked p
 _STEPS = flags.DEFINE_list("steps", ["3", "1"], "Timed steps per config (after 1 warm-up).")
 _JIT = flags.DEFINE_list("jit_compile", ["false", "true"], "jit_compile settings to run.")
 _IMPLS = flags.DEFINE_list("impls", ["keras_hub", "ours"], "Models to run.")
-_BATCHES = flags.DEFINE_list("batches", ["full", "padded"], "Batch kinds to run.")
+_BATCHES = flags.DEFINE_list("batches", ["full", "records", "short"], "Batch kinds to run.")
+_RECORD_FILES = flags.DEFINE_string(
+    "record_files", "out/demo/pretrain-*.tfrecord", "Pretraining records for `records` batches."
+)
+_SHORT_MIN = flags.DEFINE_integer("short_min", 20, "Shortest length of `short` batches.")
+_SHORT_MAX = flags.DEFINE_integer("short_max", 60, "Longest length of `short` batches.")
+_REPEATS = flags.DEFINE_integer("repeats", 1, "Times each measurement is repeated (median).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the synthetic batches.")
 
 
@@ -65,17 +81,39 @@ def matmul_flops_per_second(n: int = 2048, repeats: int = 10) -> tuple[float, fl
     return flops / min(wall), flops / min(cpu) * os.cpu_count()
 
 
-def record_lengths(rng, batch: int, seq: int) -> np.ndarray:
-    """Lengths as in GB's records: with short_seq_prob=0.1 a target of randint(2, T-3)
-    tokens; otherwise full, except the last chunk of a document (here 15%), which is
-    uniform over [T/4, T]."""
-    lengths = np.full(batch, seq)
-    kind = rng.random(batch)
-    short = kind < 0.10
-    doc_end = (kind >= 0.10) & (kind < 0.25)
-    lengths[short] = rng.integers(2, seq - 3, short.sum()) + 3
-    lengths[doc_end] = rng.integers(seq // 4, seq + 1, doc_end.sum())
-    return lengths
+def record_batches(pattern: str, batch: int, count: int, seed: int, seq: int):
+    """`count` batches of real records, as (inputs, labels) of NumPy arrays, or None.
+
+    Records are shuffled with `seed`; their length must be `seq`.
+    """
+    from bert_keras.records import (
+        list_record_files,
+        make_dataset,
+        spec_from_record,
+        to_model_inputs,
+    )
+
+    try:
+        files = list_record_files(pattern)
+    except (ValueError, FileNotFoundError, tf.errors.OpError):
+        files = []
+    if not files:
+        return None
+    first = next(iter(tf.data.TFRecordDataset(files[0]).take(1))).numpy()
+    spec = spec_from_record(first)
+    if spec.max_seq_length != seq:
+        raise ValueError(f"{pattern}: records of length {spec.max_seq_length}, not {seq}.")
+    dataset = make_dataset(files, spec, batch, shuffle=True, repeat=True, seed=seed)
+    batches = []
+    for decoded in dataset.take(count):
+        inputs, labels = to_model_inputs(decoded)
+        batches.append(
+            (
+                {k: np.asarray(v, np.int32) for k, v in inputs.items()},
+                {k: np.asarray(v) for k, v in labels.items()},
+            )
+        )
+    return batches
 
 
 def make_batch(rng, batch, seq, predictions, vocab, lengths):
@@ -176,7 +214,7 @@ def main(argv):
         f"{peak / 1e9:.1f} GFLOP/s from CPU time x {cores} cores; load average {load:.2f}"
     )
     header = (
-        f"{'config':6} {'batch':>5} {'kind':6} {'model':9} {'jit':5} {'wall s':>6} "
+        f"{'config':6} {'batch':>5} {'kind':7} {'model':9} {'jit':5} {'wall s':>6} "
         f"{'cpu s':>6} {'seq/s':>6} {'cpu seq/s':>9} {'GFLOP/s':>7} {'%matmul':>7} "
         f"{'vs kh':>6}"
     )
@@ -191,12 +229,27 @@ def main(argv):
         rng = np.random.default_rng(_SEED.value)
         kinds = {}
         for kind in _BATCHES.value:
+            if kind == "records":
+                batches = record_batches(
+                    _RECORD_FILES.value, batch_size, steps + 1, _SEED.value, seq
+                )
+                if batches is None:
+                    print(
+                        f"{name} records: skipped, no file matches --record_files="
+                        f"{_RECORD_FILES.value} (run `python -m pipeline.demo "
+                        "--output_dir=out/demo` or point the flag at records)"
+                    )
+                    continue
+                kinds[kind] = batches
+                continue
+            if kind not in ("full", "short"):
+                raise ValueError(f"--batches: unknown kind {kind!r} (full, records, short).")
             batches = []
             for _ in range(steps + 1):
                 if kind == "full":
                     lengths = np.full(batch_size, seq)
                 else:
-                    lengths = record_lengths(rng, batch_size, seq)
+                    lengths = rng.integers(_SHORT_MIN.value, _SHORT_MAX.value + 1, batch_size)
                 batches.append(make_batch(rng, batch_size, seq, preds, config.vocab_size, lengths))
             kinds[kind] = batches
         for kind, batches in kinds.items():
@@ -208,11 +261,17 @@ def main(argv):
                     for b in batches[1:]
                 ]
             )
-            results = {}
             for jit in (j.lower() == "true" for j in _JIT.value):
+                times: dict[str, list[tuple[float, float]]] = {impl: [] for impl in _IMPLS.value}
+                for _ in range(_REPEATS.value):
+                    for impl in _IMPLS.value:
+                        builder = build_ours if impl == "ours" else build_keras_hub
+                        times[impl].append(time_steps(builder(config, jit), batches))
+                        keras.backend.clear_session()
+                results = {}
                 for impl in _IMPLS.value:
-                    builder = build_ours if impl == "ours" else build_keras_hub
-                    wall, cpu = time_steps(builder(config, jit), batches)
+                    wall = float(np.median([t[0] for t in times[impl]]))
+                    cpu = float(np.median([t[1] for t in times[impl]]))
                     idle = cpu / cores  # Seconds per step if this process had every core.
                     results[impl] = idle
                     ratio = (
@@ -221,13 +280,12 @@ def main(argv):
                         else ""
                     )
                     print(
-                        f"{name:6} {batch_size:5d} {kind:6} {impl:9} {str(jit):5} "
+                        f"{name:6} {batch_size:5d} {kind:7} {impl:9} {str(jit):5} "
                         f"{wall:6.2f} {cpu:6.2f} {batch_size / wall:6.1f} "
                         f"{batch_size / idle:9.1f} {flops / idle / 1e9:7.1f} "
                         f"{100 * flops / idle / peak:6.0f}% {ratio:>6}",
                         flush=True,
                     )
-                    keras.backend.clear_session()
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
