@@ -78,7 +78,7 @@ def matmul_flops_per_second(n: int = 2048, repeats: int = 10) -> tuple[float, fl
         wall.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
     flops = 2.0 * n**3 * repeats
-    return flops / min(wall), flops / min(cpu) * os.cpu_count()
+    return flops / min(wall), flops / min(cpu) * (os.cpu_count() or 1)
 
 
 def record_batches(pattern: str, batch: int, count: int, seed: int, seq: int):
@@ -207,7 +207,7 @@ def main(argv):
     del argv
     keras.utils.set_random_seed(_SEED.value)
     load = os.getloadavg()[0]
-    cores = os.cpu_count()
+    cores = os.cpu_count() or 1
     peak_wall, peak = matmul_flops_per_second()
     print(
         f"fp32 matmul (2048^3 chain): {peak_wall / 1e9:.1f} GFLOP/s wall, "
@@ -221,10 +221,10 @@ def main(argv):
     print(header)
     print("-" * len(header))
     seq, preds = _MAX_SEQ_LENGTH.value, _MAX_PREDICTIONS.value
-    for name, batch_size, steps in zip(
+    for name, batch_text, steps_text in zip(
         _CONFIGS.value, _BATCH_SIZES.value, _STEPS.value, strict=True
     ):
-        batch_size, steps = int(batch_size), int(steps)
+        batch_size, steps = int(batch_text), int(steps_text)
         config = BertConfig.from_preset(name, max_position_embeddings=max(512, seq))
         rng = np.random.default_rng(_SEED.value)
         kinds = {}
