@@ -200,7 +200,7 @@ class _WriteBundleShards(beam.DoFn):
     def finish_bundle(self):
         for shard, (path, writer) in sorted(self._writers.items()):
             writer.close()
-            yield WindowedValue((shard, path), MAX_TIMESTAMP, [GlobalWindow()])
+            yield WindowedValue((shard, path), MAX_TIMESTAMP, (GlobalWindow(),))
         self._writers = {}
 
 
