@@ -47,7 +47,7 @@ from bert_keras.tasks.data import (
     label_list,
 )
 from bert_keras.tokenization import BertWordPieceTokenizer
-from bert_keras.training import distribution, optimization
+from bert_keras.training import distribution, optimization, seeding
 
 MIXED_PRECISION = {"none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 TASK_INFO = "task_info.json"
@@ -424,14 +424,11 @@ def run(options: FinetuneOptions, strategy: tf.distribute.Strategy | None = None
         raise ValueError("--train_batch_size and --num_train_epochs must be positive.")
     if strategy is None:
         strategy = distribution.create_strategy(options.strategy)
-    keras.utils.set_random_seed(options.seed)
-    if options.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    keras.config.set_dtype_policy(MIXED_PRECISION[options.mixed_precision])
-    try:
+    # Seeds, dtype policy and op determinism for this run only (restored afterwards).
+    with seeding.seeded_run(
+        options.seed, MIXED_PRECISION[options.mixed_precision], options.deterministic
+    ):
         return _run(options, strategy)
-    finally:
-        keras.config.set_dtype_policy("float32")
 
 
 def _run(options: FinetuneOptions, strategy) -> dict:
@@ -467,16 +464,18 @@ def _run(options: FinetuneOptions, strategy) -> dict:
         )
         if cut:
             logging.warning("%d training words past --max_seq_length carry no label.", cut)
-        train_ds = tf.data.Dataset.from_tensor_slices((inputs, label_ids, weights))
+        train_tensors: tuple = (inputs, label_ids, weights)
     else:
         if spec.is_regression:
             targets = np.array([float(e.label) for e in train], np.float32)
         else:
             index = {label: i for i, label in enumerate(labels)}
             targets = np.array([index[e.label] for e in train], np.int32)
-        train_ds = tf.data.Dataset.from_tensor_slices((text_features.encode(train), targets))
-    train_ds = train_ds.shuffle(len(train), seed=options.seed, reshuffle_each_iteration=True)
-    train_ds = train_ds.repeat().batch(options.train_batch_size).prefetch(tf.data.AUTOTUNE)
+        train_tensors = (text_features.encode(train), targets)
+    # Epoch e's order is a pure function of (seed, e): the same for every iterator `fit`
+    # opens (a seeded `shuffle(reshuffle_each_iteration=True)` is not; see seeding.py).
+    train_ds = seeding.shuffled_batches(train_tensors, options.train_batch_size, options.seed)
+    train_ds = train_ds.prefetch(tf.data.AUTOTUNE)
 
     with strategy.scope():
         encoder, model = build_model(spec, config, num_outputs, options.dropout_rate)
@@ -533,7 +532,7 @@ def _run(options: FinetuneOptions, strategy) -> dict:
         epochs=periods,
         steps_per_epoch=period,
         callbacks=[best_callback],
-        shuffle=False,  # The dataset is shuffled (seeded) above.
+        shuffle=False,  # The batches are shuffled (seeded) above.
         verbose=0,
     )
     train_seconds = time.time() - start
