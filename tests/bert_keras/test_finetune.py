@@ -6,6 +6,7 @@ the label is carried by keywords at random positions among filler words.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -20,7 +21,10 @@ import tensorflow as tf
 
 from bert_keras import checkpoints
 from bert_keras.config import BertConfig
-from bert_keras.models import BertEncoder
+from bert_keras.models import BertClassifier, BertEncoder
+from bert_keras.preprocessing import BertInputPacker
+from bert_keras.tasks import finetuning
+from bert_keras.tasks.data import Example
 from bert_keras.tasks.finetuning import FinetuneOptions, run
 from bert_keras.tokenization import RESERVED_TOKENS, BertWordPieceTokenizer
 
@@ -126,26 +130,141 @@ def test_classifier_learns_sst2_layout_from_random_init(tmp_path, model_files):
     assert np.mean(np.array(want) == np.array(got)) >= 0.9
 
 
+def _checkpoint_values(prefix: str) -> dict[str, np.ndarray]:
+    """Every variable of the encoder, the head and the optimizer in a checkpoint."""
+    reader = tf.train.load_checkpoint(prefix)
+    names = [n for n, _ in tf.train.list_variables(prefix) if n.startswith(("encoder/", "model/"))]
+    return {n: reader.get_tensor(n) for n in names}
+
+
+def _use_global_randomness():
+    """What other code in the process may do: draw from every global generator, build
+    layers (auto-named, seeded from Python's random), reseed TF."""
+    random.random()
+    np.random.rand(3)
+    tf.random.uniform([3])
+    keras.random.uniform([3])
+    keras.layers.Dropout(0.5)(np.ones((2, 3), np.float32), training=True)
+    keras.layers.Dense(4).build((None, 3))
+    tf.random.set_seed(99)
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="Known bug (issue 5 left open): two runs with the same --seed in ONE process "
-    "sometimes end with different weights (it passes in some suite orders, fails in others).",
-)
-def test_seed_makes_runs_reproducible(tmp_path, model_files):
+def test_seed_makes_runs_reproducible(tmp_path, model_files, monkeypatch):
+    """Same --seed: bit-identical weights, optimizer state and dev metrics, in one process
+    whatever ran before it, and in a fresh process; another seed: other weights.
+
+    Between the two in-process runs: global randomness used, no clear_session (other
+    layer names), and an iterator opened on the training batches and read over several
+    epochs before `fit` (what `fit`'s own peek iterator did with the old seeded
+    `shuffle(reshuffle_each_iteration=True)`, whose order then depended on it).
+    """
     write_sst2(tmp_path / "data", n_train=32, n_dev=16, n_test=4)
-    results = []
-    for run_name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        out = tmp_path / run_name
-        summary = _run(_options(tmp_path / "data", model_files, out, seed=seed, num_train_epochs=1))
-        weights = tf.train.load_checkpoint(summary["best_checkpoint"])
-        kernel = [
-            n for n, _ in tf.train.list_variables(summary["best_checkpoint"]) if "output_dense" in n
-        ][0]
-        results.append((summary["dev"], weights.get_tensor(kernel)))
-    assert results[0][0] == results[1][0]
-    np.testing.assert_array_equal(results[0][1], results[1][1])
-    assert not np.array_equal(results[0][1], results[2][1])
+    vocab, config = model_files
+
+    def options(name, seed):
+        return _options(
+            tmp_path / "data", model_files, tmp_path / name, seed=seed, num_train_epochs=2
+        )
+
+    def results(name):
+        summary = json.loads((tmp_path / name / "eval_results.json").read_text())
+        history = (tmp_path / name / "eval_history.jsonl").read_text()
+        return summary["dev"], history, _checkpoint_values(summary["best_checkpoint"])
+
+    _run(options("a", 3))
+    _use_global_randomness()
+    original_fit = keras.Model.fit
+
+    def fit_after_reading_ahead(self, x, *args, **kwargs):
+        iterator = iter(x)
+        for _ in range(10):  # 160 rows: five passes over the 32 training examples.
+            next(iterator)
+        del iterator
+        return original_fit(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", fit_after_reading_ahead)
+    run(options("b", 3))  # No clear_session: the layers get other auto-generated names.
+    monkeypatch.undo()
+    _run(options("c", 4))
+    args = [f"--{k}={v}" for k, v in dataclasses.asdict(options("d", 3)).items() if v is not None]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bert_keras.finetune", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    dev_a, history_a, weights_a = results("a")
+    assert len(history_a.splitlines()) == 2 and len(weights_a) > 20
+    for name in ("b", "d"):
+        dev, history, weights = results(name)
+        assert (dev, history) == (dev_a, history_a), name
+        assert weights.keys() == weights_a.keys(), name
+        for key, value in weights.items():
+            np.testing.assert_array_equal(value, weights_a[key], err_msg=f"{name}: {key}")
+    _, history_c, weights_c = results("c")
+    assert history_c != history_a
+    assert not np.array_equal(
+        weights_c["model/output_dense/_kernel/.ATTRIBUTES/VARIABLE_VALUE"],
+        weights_a["model/output_dense/_kernel/.ATTRIBUTES/VARIABLE_VALUE"],
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "mixed_precision, compute_dtype", [("fp16", "float16"), ("bf16", "bfloat16")]
+)
+def test_mixed_precision_run_restores_into_float32(
+    tmp_path, model_files, monkeypatch, mixed_precision, compute_dtype
+):
+    write_sst2(tmp_path / "data", n_train=32, n_dev=16, n_test=4)
+    built = []
+    build_model = finetuning.build_model
+
+    def spy(*args, **kwargs):
+        built.append(build_model(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(finetuning, "build_model", spy)
+    out = tmp_path / "out"
+    options = _options(
+        tmp_path / "data", model_files, out, num_train_epochs=2, mixed_precision=mixed_precision
+    )
+    summary = _run(options)
+    ((_, model),) = built
+    assert summary["dev"]["dev"]["accuracy"] == summary["dev"]["dev"]["accuracy"]  # Not NaN.
+    for line in (out / "eval_history.jsonl").read_text().splitlines():
+        assert np.isfinite(json.loads(line)["train_loss"]), line
+    # Mixed compute, float32 variables, logits and loss.
+    assert model.dtype_policy.name == f"mixed_{compute_dtype}"
+    assert model.compute_dtype == compute_dtype and model.variable_dtype == "float32"
+    tokenizer = BertWordPieceTokenizer(model_files[0])
+    packer = BertInputPacker.from_tokenizer(tokenizer, 16)
+    inputs = finetuning.TextFeatures(tokenizer, packer, is_pair=False).encode(
+        [Example("0", "the film was good", None, "1"), Example("1", "bad plot", None, "0")]
+    )
+    logits = model(inputs, training=False)  # (2, 2)
+    assert logits.dtype == tf.float32
+    loss = model.compute_loss(x=inputs, y=np.array([1, 0]), y_pred=logits, training=False)
+    assert loss.dtype == tf.float32 and np.isfinite(float(loss))
+    # float16 needs loss scaling; bfloat16 has float32's range.
+    is_scaled = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert is_scaled == (mixed_precision == "fp16")
+    # The global policy is back to float32: a model built now computes in float32, and
+    # the best checkpoint restores into it with the same weights.
+    assert keras.config.dtype_policy().name == "float32"
+    encoder = BertEncoder(**vars(checkpoints.config_from_checkpoint(str(out / "best"))))
+    restored = BertClassifier(encoder, num_classes=2)
+    checkpoints.restore_finetuned_model(restored, str(out / "best"), "--checkpoint", "")
+    assert restored.compute_dtype == "float32"
+    assert all(w.dtype == "float32" for w in restored.weights)
+    for a, b in zip(restored.weights, model.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    restored_logits = restored(inputs, training=False)
+    assert restored_logits.dtype == tf.float32
+    np.testing.assert_allclose(restored_logits, logits, atol=0.05)
 
 
 def _ner_sentence(rng: random.Random) -> list[tuple[str, str]]:
@@ -285,13 +404,10 @@ def test_cli_bad_input_is_a_clear_error(tmp_path, model_files):
 
 def test_tokenization_matches_the_pipeline_tokenizer(tmp_path, model_files):
     """Fine-tuning packs text with the same tokenizer the pipeline uses (same ids)."""
-    from bert_keras.preprocessing import BertInputPacker
-    from bert_keras.tasks.finetuning import TextFeatures
-
     tokenizer = BertWordPieceTokenizer(model_files[0])
-    features = TextFeatures(tokenizer, BertInputPacker.from_tokenizer(tokenizer, 12), True)
-    from bert_keras.tasks.data import Example
-
+    features = finetuning.TextFeatures(
+        tokenizer, BertInputPacker.from_tokenizer(tokenizer, 12), True
+    )
     examples = [Example("1", "The movie was GOOD", "Johns plot")]
     batch = features.encode(examples)
     a, b = tokenizer.encode_batch(["The movie was GOOD", "Johns plot"])
