@@ -10,6 +10,7 @@ from keras import ops
 
 from bert_keras.layers.activations import get_activation
 from bert_keras.layers.masked_lm_head import BertMaskedLMHead
+from bert_keras.layers.padding import in_xla_context
 from bert_keras.models.bert_encoder import truncated_normal
 from bert_keras.models.checkpoint_tracking import NamedCheckpointChildren
 
@@ -38,7 +39,8 @@ def pretraining_loss_terms(labels: dict, outputs: dict) -> dict:
     mlm_logits = ops.cast(outputs["mlm_logits"], "float32")  # (B, P, V)
     mlm_ids = ops.cast(labels["masked_lm_ids"], "int32")  # (B, P)
     mlm_weights = ops.cast(labels["masked_lm_weights"], "float32")  # (B, P)
-    if keras.backend.backend() == "tensorflow":
+    # Inside XLA (jit_compile) the fused kernel measured faster (mini b32 step 2.15 vs 2.32 s).
+    if keras.backend.backend() == "tensorflow" and not in_xla_context():
         mlm_xent, mlm_hits = _sparse_xent_and_hits_tf(mlm_ids, mlm_logits)
     else:
         mlm_xent = ops.sparse_categorical_crossentropy(mlm_ids, mlm_logits, from_logits=True)
