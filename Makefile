@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 # marked slow (tests/test_build_coverage.py checks that nothing falls between the two).
 test: install
 	$(MAKE) --no-print-directory lint typecheck
-	scripts/bazel_check.sh
+	PY=$(PY) scripts/bazel_check.sh
 	$(PY) -m pytest -q -ra --durations=15 -m slow
 
 # The fast tests with pytest alone, in one process (no Bazel): the quick loop while developing.
@@ -39,7 +39,7 @@ typecheck: install
 
 # buildifier, `bazel build //...` and the fast tests under Bazel (installs Bazel when root).
 bazel: install
-	scripts/bazel_check.sh
+	PY=$(PY) scripts/bazel_check.sh
 
 # Every test of every test file under Bazel, one process per file.
 bazel-test-all: install
