@@ -18,7 +18,14 @@ from bert_keras import records
 from bert_keras.checkpoints import config_from_checkpoint, detect_format, restore_pretrainer
 from bert_keras.config import BertConfig
 from bert_keras.models import BertEncoder, BertPretrainer
-from bert_keras.training import distribution, dynamic_masking, inputs, optimization, trainer
+from bert_keras.training import (
+    distribution,
+    dynamic_masking,
+    inputs,
+    optimization,
+    seeding,
+    trainer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -200,9 +207,6 @@ def run(options: PretrainOptions) -> dict:
         resolve_init_checkpoint(o.init_checkpoint, o.bert_config) if o.init_checkpoint else None
     )
 
-    keras.utils.set_random_seed(o.random_seed)
-    keras.config.set_dtype_policy(MIXED_PRECISION[o.mixed_precision])
-
     def model_fn():
         encoder = BertEncoder(**dataclasses.asdict(o.bert_config))
         return BertPretrainer(encoder, next_sentence=spec.has_next_sentence)
@@ -257,6 +261,8 @@ def run(options: PretrainOptions) -> dict:
     bert_config_json = (
         json.dumps(dataclasses.asdict(o.bert_config), indent=2, sort_keys=True) + "\n"
     )
-    return trainer.PretrainingTrainer(
-        strategy, config, model_fn, optimizer_fn, dataset_fn, bert_config_json, init_fn
-    ).train()
+    # Seeds and dtype policy for this run; the process's policy is restored afterwards.
+    with seeding.seeded_run(o.random_seed, MIXED_PRECISION[o.mixed_precision]):
+        return trainer.PretrainingTrainer(
+            strategy, config, model_fn, optimizer_fn, dataset_fn, bert_config_json, init_fn
+        ).train()
