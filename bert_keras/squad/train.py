@@ -47,7 +47,7 @@ from bert_keras.squad.postprocess import predict_answers, write_predictions
 from bert_keras.squad.reader import gold_answers, read_squad
 from bert_keras.tasks.finetuning import MIXED_PRECISION, finetuning_optimizer, resolve_config
 from bert_keras.tokenization import BertWordPieceTokenizer
-from bert_keras.training import distribution
+from bert_keras.training import distribution, seeding
 
 TASKS = {"squad_v1": False, "squad_v2": True}  # task -> version_2_with_negative
 FINAL_DIR = "final"
@@ -200,14 +200,10 @@ def run(options: SquadOptions, strategy: tf.distribute.Strategy | None = None) -
     check_lengths(options.max_seq_length, options.max_query_length, options.doc_stride)
     if strategy is None:
         strategy = distribution.create_strategy(options.strategy)
-    keras.utils.set_random_seed(options.seed)
-    if options.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    keras.config.set_dtype_policy(MIXED_PRECISION[options.mixed_precision])
-    try:
+    with seeding.seeded_run(
+        options.seed, MIXED_PRECISION[options.mixed_precision], options.deterministic
+    ):
         return _run(options, strategy)
-    finally:
-        keras.config.set_dtype_policy("float32")
 
 
 def _run(options: SquadOptions, strategy) -> dict:
@@ -236,9 +232,10 @@ def _run(options: SquadOptions, strategy) -> dict:
 
     if train is not None:
         steps = max(1, math.ceil(len(train) * options.num_train_epochs / options.train_batch_size))
-        dataset = tf.data.Dataset.from_tensor_slices((train.model_inputs(), train.labels()))
-        dataset = dataset.shuffle(len(train), seed=options.seed, reshuffle_each_iteration=True)
-        dataset = dataset.repeat().batch(options.train_batch_size).prefetch(tf.data.AUTOTUNE)
+        # Batch order a pure function of (seed, epoch): fit's extra iterator cannot change it.
+        dataset = seeding.shuffled_batches(
+            (train.model_inputs(), train.labels()), options.train_batch_size, options.seed
+        ).prefetch(tf.data.AUTOTUNE)
         with strategy.scope():
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
             model.compile(
