@@ -229,9 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--num_shards",
         type=int,
         default=8,
-        help="Output shards of each set (each --max_seq_length, each --length_bins bin); 0 "
-        "lets the runner decide, which skips the shuffle before writing (records are "
-        "written where they are made).",
+        help="Output shards of each set (each --max_seq_length, each --length_bins bin), "
+        "each holding the records whose hash falls on it (written in two phases through "
+        "per-bundle temporary files: no step gathers the records); 0 lets the runner decide "
+        "(Beam's WriteToTFRecord, one file per bundle).",
     )
     parser.add_argument(
         "--compression", default="NONE", type=str.upper, choices=COMPRESSION_CHOICES
