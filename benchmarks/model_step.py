@@ -1,6 +1,7 @@
 """Forward+backward speed of our BertPretrainer against keras-hub's BertMaskedLM.
 
-One training step (`train_on_batch`: forward, loss, backward, Adam update) at the same
+One training step (`train_on_batch`: forward, loss, backward, Adam update; or with
+`--step=gradients` forward, loss and backward only, the model's own work) at the same
 config, with and without `jit_compile`, on three kinds of batches (`--batches`):
 
 - `full`: every sequence T tokens long;
@@ -57,6 +58,13 @@ _SHORT_MIN = flags.DEFINE_integer("short_min", 20, "Shortest length of `short` b
 _SHORT_MAX = flags.DEFINE_integer("short_max", 60, "Longest length of `short` batches.")
 _REPEATS = flags.DEFINE_integer("repeats", 1, "Times each measurement is repeated (median).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the synthetic batches.")
+_STEP = flags.DEFINE_enum(
+    "step",
+    "train",
+    ["train", "gradients"],
+    "train: train_on_batch (forward, loss, backward, Adam update); gradients: forward, loss "
+    "and backward only (the model's own FLOPs, no optimizer update), in one tf.function.",
+)
 
 
 def matmul_flops_per_second(n: int = 2048, repeats: int = 10) -> tuple[float, float]:
@@ -149,9 +157,27 @@ def useful_flops(config: BertConfig, lengths, predictions: float) -> float:
     return 3.0 * forward
 
 
+def gradient_step(model, jit):
+    """forward + loss + backward of a compiled model, no update: (x, y, sample_weight) -> grads."""
+
+    @tf.function(jit_compile=jit, reduce_retracing=True)
+    def gradients(x, y, sample_weight):
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            loss = model.compute_loss(
+                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
+            )
+        return tape.gradient(loss, model.trainable_variables)
+
+    return gradients
+
+
 def build_ours(config, jit):
     model = BertPretrainer(BertEncoder(**config.to_dict()))
     model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=jit)
+    if _STEP.value == "gradients":
+        gradients = gradient_step(model, jit)
+        return lambda inputs, labels: gradients(inputs, labels, None)
 
     def step(inputs, labels):
         return model.train_on_batch(inputs, labels)
@@ -177,6 +203,8 @@ def build_keras_hub(config, jit):
         jit_compile=jit,
     )
 
+    gradients = gradient_step(model, jit) if _STEP.value == "gradients" else None
+
     def step(inputs, labels):
         x = {
             "token_ids": inputs["input_word_ids"],
@@ -184,6 +212,8 @@ def build_keras_hub(config, jit):
             "padding_mask": inputs["input_mask"],
             "mask_positions": inputs["masked_lm_positions"],
         }
+        if gradients is not None:
+            return gradients(x, labels["masked_lm_ids"], labels["masked_lm_weights"])
         return model.train_on_batch(
             x, labels["masked_lm_ids"], sample_weight=labels["masked_lm_weights"]
         )
