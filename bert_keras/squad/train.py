@@ -246,7 +246,7 @@ def _run(options: SquadOptions, strategy) -> dict:
             )
         logging.info("Training %s: %d windows, %d steps.", options.task, len(train), steps)
         start = time.time()
-        history = model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
+        history = model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
         summary["train"].update(
             steps=steps,
             seconds=time.time() - start,
