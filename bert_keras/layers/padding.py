@@ -132,7 +132,8 @@ class UnpadTokens(keras.layers.Layer):
 
 def _scatter_rows(x_flat, inverse):
     """(N, ...) -> (B * L, ...): row i of the result is x_flat[inverse[i]], or 0 if == N."""
-    padded = ops.concatenate([x_flat, ops.zeros_like(x_flat[:1])], axis=0)  # (N + 1, ...)
+    zero_row = ops.zeros((1,) + tuple(ops.shape(x_flat)[1:]), dtype=x_flat.dtype)  # Also if N == 0.
+    padded = ops.concatenate([x_flat, zero_row], axis=0)  # (N + 1, ...)
     return ops.take(padded, inverse, axis=0)
 
 

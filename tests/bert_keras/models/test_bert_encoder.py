@@ -157,3 +157,24 @@ def test_packed_layer_without_fused_projections_gives_the_same_outputs():
     np.testing.assert_allclose(
         plain(inputs)["sequence_output"], fused(inputs)["sequence_output"], atol=1e-5
     )
+
+
+def test_rows_without_real_tokens_do_not_break_the_batch():
+    """A row whose input_mask is all zero (or a whole batch of them) runs forward and
+    backward with finite values, and the other rows are as if it were not there."""
+    config = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    encoder = BertEncoder(**dataclasses.asdict(config))
+    inputs = encoder_inputs(batch=3, seq=12, lengths=[7, 0, 12])
+    alone = {k: v[[0, 2]] for k, v in inputs.items()}
+    encoder(inputs)
+    with tf.GradientTape() as tape:
+        outputs = encoder(inputs, training=True)
+        loss = tf.reduce_sum(outputs["pooled_output"])
+    gradients = tape.gradient(loss, encoder.trainable_variables)
+    assert all(np.isfinite(tf.convert_to_tensor(g)).all() for g in gradients if g is not None)
+    got, want = encoder(inputs), encoder(alone)
+    np.testing.assert_allclose(
+        np.asarray(got["pooled_output"])[[0, 2]], want["pooled_output"], atol=1e-5
+    )
+    empty = {k: v[[1]] for k, v in inputs.items()}
+    assert np.isfinite(np.asarray(encoder(empty)["pooled_output"])).all()
