@@ -122,6 +122,20 @@ def ngram_spans(
     return spans
 
 
+def _unit_positions_and_actions(
+    units: list[np.ndarray], actions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Chosen units (words or spans, each (pieces,) int64) -> their positions ascending (M,)
+    and each position's 80/10/10 draw (M,) uint32: the draw at a unit's first piece, so
+    the choice is made once per unit."""
+    if not units:
+        return np.zeros(0, np.int64), np.zeros(0, np.uint32)
+    unit_actions = np.concatenate([np.full(len(unit), actions[unit[0]]) for unit in units])
+    positions = np.concatenate(units)
+    order = np.argsort(positions, kind="stable")
+    return positions[order], unit_actions[order]
+
+
 def create_masked_lm_predictions(
     input_ids: np.ndarray,
     num_a: int,
@@ -159,15 +173,7 @@ def create_masked_lm_predictions(
         # A fourth uint32 per position draws the span lengths; the other three are as above.
         lengths_draw = np.frombuffer(rng.randbytes(4 * length), dtype=np.uint32)  # (L,)
         spans = ngram_spans(units, keys, lengths_draw, n, max_ngram_size)
-        if spans:
-            # The 80/10/10 action of a span's first piece applies to the whole span.
-            word_actions = np.concatenate([np.full(len(sp), actions[sp[0]]) for sp in spans])
-            positions = np.concatenate(spans)
-            order = np.argsort(positions, kind="stable")
-            positions, word_actions = positions[order], word_actions[order]
-        else:
-            positions = np.zeros(0, np.int64)
-            word_actions = np.zeros(0, np.uint32)
+        positions, word_actions = _unit_positions_and_actions(spans, actions)
     elif word_starts is None:
         order = np.argsort(keys[candidates], kind="stable")
         positions = np.sort(candidates[order[:n]])  # (M,)
@@ -184,15 +190,7 @@ def create_masked_lm_predictions(
                 continue
             chosen.append(words[w])
             count += len(words[w])
-        if chosen:
-            # The action of a word's first piece applies to all its pieces.
-            word_actions = np.concatenate([np.full(len(w), actions[w[0]]) for w in chosen])
-            positions = np.concatenate(chosen)
-            order = np.argsort(positions, kind="stable")
-            positions, word_actions = positions[order], word_actions[order]
-        else:
-            positions = np.zeros(0, np.int64)
-            word_actions = np.zeros(0, np.uint32)
+        positions, word_actions = _unit_positions_and_actions(chosen, actions)
 
     output_ids = input_ids.copy()
     label_ids = input_ids[positions]
