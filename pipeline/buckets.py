@@ -22,7 +22,8 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import random
+from collections.abc import Iterable, Iterator, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -30,12 +31,12 @@ import numpy as np
 from bert_keras import records
 from pipeline import metrics
 from pipeline.documents import TokenizedDocument
+from pipeline.encoding import EncodedCounts, EncodingConfig, PendingInstance, encode_instances
 from pipeline.instances import PairingStats, create_instances_from_document
-from pipeline.masking import create_masked_lm_predictions
+from pipeline.masking import MaskedLm, create_masked_lm_predictions, masking_draws
 from pipeline.options import PretrainingDataOptions
 from pipeline.packing import PackingStats, pack_sentences
 from pipeline.randomness import stable_rng, stable_seed
-from pipeline.writer import sequence_features, serialize_instance
 
 
 def num_buckets(num_documents: int, documents_per_bucket: int) -> int:
@@ -120,25 +121,74 @@ def binned_instances_from_bucket(
     bins = tuple(bins) or (options.max_seq_length,)
     if bins[-1] != options.max_seq_length:
         raise ValueError(f"The last bin of {list(bins)} must be {options.max_seq_length}.")
-    specs = {bound: record_spec(options, bound) for bound in bins}
-
-    def count(bound: int, tokens: int, masked: int, random_next: bool = False) -> None:
-        if bin_stats is not None:
+    config = EncodingConfig(
+        max_seq_length=options.max_seq_length,
+        max_predictions_per_seq=options.max_predictions_per_seq,
+        masked_lm_prob=options.masked_lm_prob,
+        vocab_size=vocab_size,
+        mask_id=mask_id,
+        has_masked_lm=options.has_masked_lm,
+        has_next_sentence=options.has_next_sentence,
+        bins=bins,
+    )
+    if options.objective == "roberta":
+        pending = packed_from_bucket(documents, options, vocab_size, mask_id, cls_id, sep_id, stats)
+    else:
+        pending = paired_from_bucket(documents, options, vocab_size, mask_id, cls_id, sep_id, stats)
+    counts = EncodedCounts()
+    yield from encode_instances(pending, config, counts)
+    stats.tokens += counts.tokens
+    stats.masked_tokens += counts.masked_tokens
+    if bin_stats is not None:
+        for bound, (instances, tokens, masked, random_next) in counts.per_length.items():
             entry = bin_stats.setdefault(bound, BinStats())
-            entry.instances += 1
+            entry.instances += instances
             entry.tokens += tokens
             entry.masked_tokens += masked
-            entry.random_next += int(random_next)
+            entry.random_next += random_next
 
-    if options.objective == "roberta":
-        for length, masked_count, record_of in packed_from_bucket(
-            documents, options, vocab_size, cls_id, sep_id, mask_id, stats
-        ):
-            bound = bin_of(length, bins)
-            count(bound, length, masked_count)
-            yield bound, record_of(specs[bound])
-        return
-    has_masked_lm = options.has_masked_lm
+
+def _masking_of(
+    rng: random.Random,
+    input_ids: np.ndarray,
+    options: PretrainingDataOptions,
+    vocab_size: int,
+    mask_id: int,
+    num_a: int = 0,
+    word_starts: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
+) -> tuple[bytes | None, MaskedLm | None]:
+    """An instance's masking, taken from `rng` now: its draws (default masking, done later
+    for the whole batch) or its predictions (whole-word or n-gram masking, done here)."""
+    if not options.has_masked_lm:
+        return None, None
+    if not options.do_whole_word_mask and options.max_ngram_size == 1:
+        return masking_draws(rng, len(input_ids)), None
+    masked = create_masked_lm_predictions(
+        input_ids,
+        num_a,
+        options.masked_lm_prob,
+        options.max_predictions_per_seq,
+        vocab_size,
+        mask_id,
+        rng,
+        word_starts if options.do_whole_word_mask else None,
+        candidates=candidates,
+        max_ngram_size=options.max_ngram_size,
+    )
+    return None, masked
+
+
+def paired_from_bucket(
+    documents: Iterable[TokenizedDocument],
+    options: PretrainingDataOptions,
+    vocab_size: int,
+    mask_id: int,
+    cls_id: int,
+    sep_id: int,
+    stats: InstanceStats,
+) -> Iterator[PendingInstance]:
+    """BERT sentence pairs of one bucket, every (document, dupe pass) with its own rng."""
     docs = sorted(documents, key=lambda d: d.doc_id)
     for dupe_pass in range(options.dupe_factor):
         for index, document in enumerate(docs):
@@ -153,58 +203,39 @@ def binned_instances_from_bucket(
                 rng,
                 stats,
             ):
-                length = len(instance.input_ids)
-                stats.tokens += length
-                bound = bin_of(length, bins)
-                spec = specs[bound]
-                if not has_masked_lm:
-                    count(bound, length, 0, instance.is_random_next)
-                    yield (
-                        bound,
-                        records.serialize_example(
-                            sequence_features(
-                                instance.input_ids,
-                                instance.segment_ids,
-                                spec,
-                                next_sentence_label=int(instance.is_random_next),
-                            ),
-                            spec,
-                        ),
-                    )
-                    continue
-                masked = create_masked_lm_predictions(
+                draws, masked = _masking_of(
+                    rng,
                     instance.input_ids,
-                    instance.num_a,
-                    options.masked_lm_prob,
-                    options.max_predictions_per_seq,
+                    options,
                     vocab_size,
                     mask_id,
-                    rng,
-                    instance.word_starts if options.do_whole_word_mask else None,
-                    max_ngram_size=options.max_ngram_size,
+                    num_a=instance.num_a,
+                    word_starts=instance.word_starts,
                 )
-                stats.masked_tokens += len(masked.positions)
-                count(bound, length, len(masked.positions), instance.is_random_next)
-                yield bound, serialize_instance(instance, masked, spec)
+                yield PendingInstance(
+                    instance.input_ids,
+                    instance.num_a,
+                    int(instance.is_random_next),
+                    None,
+                    draws,
+                    masked,
+                )
 
 
 def packed_from_bucket(
     documents: Iterable[TokenizedDocument],
     options: PretrainingDataOptions,
     vocab_size: int,
+    mask_id: int,
     cls_id: int,
     sep_id: int,
-    mask_id: int,
     stats: InstanceStats,
-) -> Iterator[tuple[int, int, Callable[[records.RecordSpec], bytes]]]:
-    """RoBERTa records of one bucket (see `pipeline.packing`): `options.num_passes` passes.
+) -> Iterator[PendingInstance]:
+    """RoBERTa blocks of one bucket (see `pipeline.packing`): `options.num_passes` passes.
 
     full_sentences: per pass, the bucket's documents in a seeded order, packed across
     boundaries, masked from one rng per (bucket, pass). doc_sentences: per document and
     pass, its own rng (as the BERT objective).
-
-    Yields (length, masked positions, serialize) per block: `serialize(spec)` writes the
-    block padded to `spec.max_seq_length` (the caller picks its length bin).
     """
     docs = sorted(documents, key=lambda d: d.doc_id)
     if not docs:
@@ -229,34 +260,17 @@ def packed_from_bucket(
                 cross_documents=options.packing == "full_sentences",
                 stats=stats,
             ):
-                stats.tokens += len(block.input_ids)
-                masked = None
-                if options.has_masked_lm:
-                    masked = create_masked_lm_predictions(
-                        block.input_ids,
-                        0,
-                        options.masked_lm_prob,
-                        options.max_predictions_per_seq,
-                        vocab_size,
-                        mask_id,
-                        rng,
-                        block.word_starts if options.do_whole_word_mask else None,
-                        candidates=block.candidates(),
-                        max_ngram_size=options.max_ngram_size,
-                    )
-                    stats.masked_tokens += len(masked.positions)
-                segment_ids = np.zeros(len(block.input_ids), np.int32)  # (L,)
-
-                def serialize(spec, ids=block.input_ids, segments=segment_ids, masked=masked):
-                    return records.serialize_example(
-                        sequence_features(ids, segments, spec, masked), spec
-                    )
-
-                yield (
-                    len(block.input_ids),
-                    len(masked.positions) if masked is not None else 0,
-                    serialize,
+                candidates = block.candidates()
+                draws, masked = _masking_of(
+                    rng,
+                    block.input_ids,
+                    options,
+                    vocab_size,
+                    mask_id,
+                    word_starts=block.word_starts,
+                    candidates=candidates,
                 )
+                yield PendingInstance(block.input_ids, None, None, candidates, draws, masked)
 
 
 def bin_suffix(bound: int) -> str:

@@ -240,3 +240,60 @@ def test_ngram_piece_spans_are_shown_one_way_per_span():
             assert len(kinds) == 1
             multi += len(span) > 1
     assert multi > 200  # Many multi-piece spans were checked.
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mask_batch_equals_masking_each_instance(seed):
+    """Same draws, same masks: the batch path is the per-instance rules, vectorised."""
+    from pipeline.masking import draws_batch, mask_batch, masking_draws
+
+    rng = np.random.default_rng(seed)
+    rows, width = int(rng.integers(1, 200)), int(rng.integers(5, 140))
+    predictions, prob = int(rng.integers(1, 25)), float(rng.choice([0.1, 0.15, 0.5]))
+    lengths = rng.integers(3, width + 1, rows)
+    draw_rng = random.Random(seed)
+    ids = np.zeros((rows, width), np.int32)
+    candidates = np.zeros((rows, width), bool)
+    draws, expected = [], []
+    for row, length in enumerate(lengths.tolist()):
+        ids[row, :length] = rng.integers(5, VOCAB, length)
+        if row % 3:  # the pair layout
+            num_a = int(rng.integers(0, length - 2))
+            chosen = candidate_positions(length, num_a)
+        else:  # given candidates (RoBERTa blocks), possibly none
+            num_a = 0
+            chosen = np.flatnonzero(rng.random(length) < rng.random())
+        candidates[row, chosen] = True
+        state = draw_rng.getstate()
+        expected.append(
+            create_masked_lm_predictions(
+                ids[row, :length],
+                num_a,
+                prob,
+                predictions,
+                VOCAB,
+                MASK,
+                draw_rng,
+                candidates=chosen,
+            )
+        )
+        draw_rng.setstate(state)
+        draws.append(masking_draws(draw_rng, length))
+    batch = mask_batch(
+        ids,
+        lengths,
+        candidates,
+        draws_batch(draws, lengths, width),
+        prob,
+        predictions,
+        VOCAB,
+        MASK,
+    )
+    for row, (masked, length) in enumerate(zip(expected, lengths.tolist(), strict=True)):
+        count = int(batch.counts[row])
+        assert count == len(masked.positions)
+        assert batch.output_ids[row, :length].tolist() == masked.output_ids.tolist()
+        assert not batch.output_ids[row, length:].any()
+        assert batch.positions[row, :count].tolist() == masked.positions.tolist()
+        assert batch.label_ids[row, :count].tolist() == masked.label_ids.tolist()
+        assert not batch.positions[row, count:].any() and not batch.label_ids[row, count:].any()

@@ -1,0 +1,199 @@
+"""Instances -> records, a batch at a time: padded arrays, masked and serialized in NumPy.
+
+Pairing and packing are sequential per document (each draw depends on the last), but what
+follows is the same for every instance: pad, mask (`pipeline.masking.mask_batch`), lay out
+google-research/bert's features and serialize (`bert_keras.example_wire`). Done per
+instance, NumPy's and protobuf's per-call overhead cost ~75 us an instance, more than
+anything else in the job; done per batch it is paid once (`benchmarks/pipeline_throughput.py`).
+
+The records are byte-identical to masking each instance with
+`create_masked_lm_predictions` and serializing it with `records.serialize_example`: the
+masking draws are taken from the document's rng at the same point of the sequence
+(`masking_draws`, right after the instance is paired), only used later.
+
+Dimension legend: N instances of a batch, S max_seq_length, P max_predictions_per_seq.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from bert_keras import records
+from bert_keras.example_wire import serialize_examples
+from pipeline.masking import MaskedLm, MaskedLmBatch, draws_batch, mask_batch
+
+BATCH_SIZE = 1024  # Instances encoded together: the per-batch overhead is ~1 ms.
+
+
+class PendingInstance(NamedTuple):
+    """An instance paired (or packed), not yet masked nor serialized."""
+
+    input_ids: np.ndarray  # (L,) int32, unmasked.
+    num_a: int | None  # Pair layout: A's tokens (segment 1 from num_a + 2). None: one segment.
+    next_sentence_label: int | None  # 1 = random next; None when there is no NSP.
+    candidates: np.ndarray | None  # (C,) positions that may be masked; None: the pair's.
+    draws: bytes | None  # `masking_draws` of the instance (default masking).
+    masked: MaskedLm | None  # Already masked (whole-word or n-gram masking).
+
+
+@dataclasses.dataclass
+class EncodedCounts:
+    """What encoding counts, overall and per record length."""
+
+    tokens: int = 0
+    masked_tokens: int = 0
+    per_length: dict[int, list[int]] = dataclasses.field(default_factory=dict)
+    # per_length[bound] = [instances, tokens, masked tokens, random next].
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodingConfig:
+    max_seq_length: int  # The longest record; every instance fits it.
+    max_predictions_per_seq: int
+    masked_lm_prob: float
+    vocab_size: int
+    mask_id: int
+    has_masked_lm: bool
+    has_next_sentence: bool
+    bins: tuple[int, ...] = ()  # Record lengths, ascending, the last max_seq_length.
+
+    def record_lengths(self) -> tuple[int, ...]:
+        return self.bins or (self.max_seq_length,)
+
+
+def encode_instances(
+    instances: Iterable[PendingInstance],
+    config: EncodingConfig,
+    counts: EncodedCounts,
+    batch_size: int = BATCH_SIZE,
+) -> Iterator[tuple[int, bytes]]:
+    """(record length, serialized example) per instance, in the order of `instances`."""
+    iterator = iter(instances)
+    while batch := list(itertools.islice(iterator, batch_size)):
+        yield from encode_batch(batch, config, counts)
+
+
+def _pair_candidates(column: np.ndarray, lengths: np.ndarray, num_a: np.ndarray) -> np.ndarray:
+    """(N, S) bool: A's and B's positions in `[CLS] A [SEP] B [SEP]`."""
+    in_a = (column >= 1) & (column <= num_a[:, None])
+    in_b = (column >= num_a[:, None] + 2) & (column < lengths[:, None] - 1)
+    return in_a | in_b
+
+
+def _scatter_rows(shape: tuple[int, int], rows: Sequence[np.ndarray], dtype) -> np.ndarray:
+    """Row i of the result starts with `rows[i]`, zeros after it."""
+    out = np.zeros(shape, dtype)
+    lengths = np.array([len(row) for row in rows])
+    if lengths.sum():
+        out[np.arange(shape[1]) < lengths[:, None]] = np.concatenate(rows)
+    return out
+
+
+def encode_batch(
+    batch: Sequence[PendingInstance], config: EncodingConfig, counts: EncodedCounts
+) -> list[tuple[int, bytes]]:
+    """Masks, pads and serializes `batch`; returns (record length, record) in its order."""
+    num_rows, width = len(batch), config.max_seq_length
+    lengths = np.array([len(instance.input_ids) for instance in batch])  # (N,)
+    if lengths.max() > width:
+        raise ValueError(f"Instance of {lengths.max()} tokens is longer than {width}.")
+    column = np.arange(width)  # (S,)
+    real = column < lengths[:, None]  # (N, S)
+    input_ids = np.zeros((num_rows, width), np.int32)
+    input_ids[real] = np.concatenate([instance.input_ids for instance in batch])
+    is_pair = np.array([instance.num_a is not None for instance in batch])
+    num_a = np.array([instance.num_a if instance.num_a is not None else 0 for instance in batch])
+    segment_ids = (column >= num_a[:, None] + 2) & real & is_pair[:, None]  # (N, S)
+    features: dict[str, np.ndarray] = {
+        records.INPUT_MASK: real.astype(np.int32),
+        records.SEGMENT_IDS: segment_ids.astype(np.int32),
+    }
+    masked_counts = np.zeros(num_rows, np.int64)
+    if config.has_masked_lm:
+        masked = _mask(batch, input_ids, lengths, num_a, is_pair, config)
+        masked_counts = masked.counts
+        features[records.INPUT_IDS] = masked.output_ids
+        features[records.MASKED_LM_POSITIONS] = masked.positions
+        features[records.MASKED_LM_IDS] = masked.label_ids
+        slot = np.arange(config.max_predictions_per_seq)
+        features[records.MASKED_LM_WEIGHTS] = (slot < masked.counts[:, None]).astype(np.float32)
+    else:
+        features[records.INPUT_IDS] = input_ids
+    random_next = np.zeros(num_rows, np.int64)
+    if config.has_next_sentence:
+        labels = [instance.next_sentence_label for instance in batch]
+        if any(label is None for label in labels):
+            raise ValueError("Records with next-sentence labels need a label per instance.")
+        random_next = np.array(labels, np.int64)
+        features[records.NEXT_SENTENCE_LABELS] = random_next[:, None]
+
+    bounds = np.array(config.record_lengths())
+    bin_index = np.searchsorted(bounds, lengths, side="left")  # (N,) smallest bound >= length
+    serialized: list[bytes] = [b""] * num_rows
+    sequence_names = set(records.SEQUENCE_FEATURES)
+    for index in np.unique(bin_index):
+        bound = int(bounds[index])
+        rows = np.flatnonzero(bin_index == index)
+        records_of_bin = serialize_examples(
+            {
+                name: values[rows, :bound] if name in sequence_names else values[rows]
+                for name, values in features.items()
+            }
+        )
+        for row, record in zip(rows.tolist(), records_of_bin, strict=True):
+            serialized[row] = record
+        entry = counts.per_length.setdefault(bound, [0, 0, 0, 0])
+        entry[0] += len(rows)
+        entry[1] += int(lengths[rows].sum())
+        entry[2] += int(masked_counts[rows].sum())
+        entry[3] += int(random_next[rows].sum())
+    counts.tokens += int(lengths.sum())
+    counts.masked_tokens += int(masked_counts.sum())
+    return list(zip(bounds[bin_index].tolist(), serialized, strict=True))
+
+
+def _mask(
+    batch: Sequence[PendingInstance],
+    input_ids: np.ndarray,
+    lengths: np.ndarray,
+    num_a: np.ndarray,
+    is_pair: np.ndarray,
+    config: EncodingConfig,
+) -> MaskedLmBatch:
+    """The batch's masked-LM arrays: computed from the draws, or gathered when already masked."""
+    num_rows, width = input_ids.shape
+    predictions = config.max_predictions_per_seq
+    draws = [instance.draws for instance in batch if instance.draws is not None]
+    if len(draws) == num_rows:
+        candidates = _pair_candidates(np.arange(width), lengths, num_a) & is_pair[:, None]
+        for row, instance in enumerate(batch):  # RoBERTa blocks: their own candidates.
+            if instance.candidates is not None:
+                candidates[row] = False
+                candidates[row, instance.candidates] = True
+        return mask_batch(
+            input_ids,
+            lengths,
+            candidates,
+            draws_batch(draws, lengths, width),
+            config.masked_lm_prob,
+            predictions,
+            config.vocab_size,
+            config.mask_id,
+        )
+    done = [instance.masked for instance in batch if instance.masked is not None]
+    if len(done) != num_rows:
+        raise ValueError("Each instance needs its masking draws or its masked-LM predictions.")
+    counts = np.array([len(masked.positions) for masked in done])  # (N,)
+    if counts.max() > predictions:
+        raise ValueError(f"{counts.max()} predictions do not fit {predictions}.")
+    return MaskedLmBatch(
+        _scatter_rows((num_rows, width), [m.output_ids for m in done], np.int32),
+        _scatter_rows((num_rows, predictions), [m.positions for m in done], np.int64),
+        _scatter_rows((num_rows, predictions), [m.label_ids for m in done], np.int32),
+        counts,
+    )
