@@ -120,8 +120,8 @@ def _feature_blocks(name: str, values: np.ndarray) -> tuple[list[Block], np.ndar
     feature_blocks = _length_prefixed(
         _LENGTH_DELIMITED_2, feature_size, _length_prefixed(kind_tag, list_size, blocks)
     )
-    entry_size = 1 + varint_sizes(np.int64(len(key))) + len(key)
-    entry_size = entry_size + 1 + varint_sizes(feature_size) + feature_size
+    key_size = 1 + int(varint_sizes(np.array([len(key)]))[0]) + len(key)
+    entry_size = key_size + 1 + varint_sizes(feature_size) + feature_size
     entry = _length_prefixed(_LENGTH_DELIMITED_1, entry_size, key_blocks + feature_blocks)
     return entry, 1 + varint_sizes(entry_size) + entry_size
 
