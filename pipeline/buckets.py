@@ -32,7 +32,12 @@ from bert_keras import records
 from pipeline import metrics
 from pipeline.documents import TokenizedDocument
 from pipeline.encoding import EncodedCounts, EncodingConfig, PendingInstance, encode_instances
-from pipeline.instances import PairingStats, create_instances_from_document
+from pipeline.instances import (
+    PairingStats,
+    assemble,
+    pair_spans_from_document,
+    sentence_lengths_of,
+)
 from pipeline.masking import MaskedLm, create_masked_lm_predictions, masking_draws
 from pipeline.options import PretrainingDataOptions
 from pipeline.packing import PackingStats, pack_sentences
@@ -123,6 +128,8 @@ def binned_instances_from_bucket(
         raise ValueError(f"The last bin of {list(bins)} must be {options.max_seq_length}.")
     config = EncodingConfig(
         max_seq_length=options.max_seq_length,
+        cls_id=cls_id,
+        sep_id=sep_id,
         max_predictions_per_seq=options.max_predictions_per_seq,
         masked_lm_prob=options.masked_lm_prob,
         vocab_size=vocab_size,
@@ -190,32 +197,47 @@ def paired_from_bucket(
 ) -> Iterator[PendingInstance]:
     """BERT sentence pairs of one bucket, every (document, dupe pass) with its own rng."""
     docs = sorted(documents, key=lambda d: d.doc_id)
+    sentence_lengths = [sentence_lengths_of(d) for d in docs]
+    default_masking = options.has_masked_lm and not (
+        options.do_whole_word_mask or options.max_ngram_size > 1
+    )
     for dupe_pass in range(options.dupe_factor):
         for index, document in enumerate(docs):
             rng = stable_rng(options.random_seed, "instances", document.doc_id, dupe_pass)
-            for instance in create_instances_from_document(
+            for pair in pair_spans_from_document(
                 docs,
                 index,
                 options.max_seq_length,
                 options.short_seq_prob,
-                cls_id,
-                sep_id,
                 rng,
                 stats,
+                sentence_lengths,
             ):
-                draws, masked = _masking_of(
-                    rng,
-                    instance.input_ids,
-                    options,
-                    vocab_size,
-                    mask_id,
-                    num_a=instance.num_a,
-                    word_starts=instance.word_starts,
-                )
+                draws, masked = None, None
+                if default_masking:  # Masked later, with the batch.
+                    draws = masking_draws(rng, len(pair.tokens_a) + len(pair.tokens_b) + 3)
+                elif options.has_masked_lm:
+                    input_ids, word_starts = assemble(
+                        pair.tokens_a,
+                        pair.tokens_b,
+                        cls_id,
+                        sep_id,
+                        pair.word_starts_a,
+                        pair.word_starts_b,
+                    )
+                    draws, masked = _masking_of(
+                        rng,
+                        input_ids,
+                        options,
+                        vocab_size,
+                        mask_id,
+                        num_a=len(pair.tokens_a),
+                        word_starts=word_starts,
+                    )
                 yield PendingInstance(
-                    instance.input_ids,
-                    instance.num_a,
-                    int(instance.is_random_next),
+                    (pair.tokens_a, pair.tokens_b),
+                    None,
+                    int(pair.is_random_next),
                     None,
                     draws,
                     masked,
@@ -270,7 +292,7 @@ def packed_from_bucket(
                     word_starts=block.word_starts,
                     candidates=candidates,
                 )
-                yield PendingInstance(block.input_ids, None, None, candidates, draws, masked)
+                yield PendingInstance(None, block.input_ids, None, candidates, draws, masked)
 
 
 def bin_suffix(bound: int) -> str:

@@ -31,10 +31,11 @@ BATCH_SIZE = 1024  # Instances encoded together: the per-batch overhead is ~1 ms
 
 
 class PendingInstance(NamedTuple):
-    """An instance paired (or packed), not yet masked nor serialized."""
+    """An instance paired (or packed), not yet masked nor serialized: either a pair,
+    `[CLS] A [SEP] B [SEP]` assembled in the batch, or a finished one-segment sequence."""
 
-    input_ids: np.ndarray  # (L,) int32, unmasked.
-    num_a: int | None  # Pair layout: A's tokens (segment 1 from num_a + 2). None: one segment.
+    pair: tuple[np.ndarray, np.ndarray] | None  # (A (a,), B (b,)) int32: the pair layout.
+    input_ids: np.ndarray | None  # (L,) int32 unmasked, [CLS] and [SEP]s in: one segment.
     next_sentence_label: int | None  # 1 = random next; None when there is no NSP.
     candidates: np.ndarray | None  # (C,) positions that may be masked; None: the pair's.
     draws: bytes | None  # `masking_draws` of the instance (default masking).
@@ -54,6 +55,8 @@ class EncodedCounts:
 @dataclasses.dataclass(frozen=True)
 class EncodingConfig:
     max_seq_length: int  # The longest record; every instance fits it.
+    cls_id: int
+    sep_id: int
     max_predictions_per_seq: int
     masked_lm_prob: float
     vocab_size: int
@@ -78,11 +81,46 @@ def encode_instances(
         yield from encode_batch(batch, config, counts)
 
 
-def _pair_candidates(column: np.ndarray, lengths: np.ndarray, num_a: np.ndarray) -> np.ndarray:
-    """(N, S) bool: A's and B's positions in `[CLS] A [SEP] B [SEP]`."""
-    in_a = (column >= 1) & (column <= num_a[:, None])
-    in_b = (column >= num_a[:, None] + 2) & (column < lengths[:, None] - 1)
-    return in_a | in_b
+class _Layout(NamedTuple):
+    """Where each part of a batch's sequences lies. Each (N, S) bool."""
+
+    real: np.ndarray  # every token (not padding)
+    in_a: np.ndarray  # a pair's A
+    in_b: np.ndarray  # a pair's B
+    in_sequence: np.ndarray  # a one-segment sequence, [CLS] and [SEP]s included
+
+
+def _layout(is_pair: np.ndarray, num_a: np.ndarray, lengths: np.ndarray, width: int) -> _Layout:
+    column = np.arange(width)  # (S,)
+    real = column < lengths[:, None]
+    pair = is_pair[:, None]
+    in_a = pair & (column >= 1) & (column <= num_a[:, None])
+    in_b = pair & (column >= num_a[:, None] + 2) & (column < lengths[:, None] - 1)
+    return _Layout(real, in_a, in_b, real & ~pair)
+
+
+def _assemble(
+    batch: Sequence[PendingInstance],
+    layout: _Layout,
+    num_a: np.ndarray,
+    lengths: np.ndarray,
+    config: EncodingConfig,
+) -> np.ndarray:
+    """The unmasked ids (N, S) int32, 0-padded: pairs laid out, sequences copied."""
+    input_ids = np.zeros(layout.real.shape, np.int32)
+    # The row-major order of a mask's cells is the instances' order: one scatter per part.
+    pairs = [instance.pair for instance in batch if instance.pair is not None]
+    if pairs:
+        input_ids[layout.in_a] = np.concatenate([a for a, _ in pairs])
+        input_ids[layout.in_b] = np.concatenate([b for _, b in pairs])
+        rows = np.array([i for i, instance in enumerate(batch) if instance.pair is not None])
+        input_ids[rows, 0] = config.cls_id
+        input_ids[rows, num_a[rows] + 1] = config.sep_id
+        input_ids[rows, lengths[rows] - 1] = config.sep_id
+    sequences = [instance.input_ids for instance in batch if instance.input_ids is not None]
+    if sequences:
+        input_ids[layout.in_sequence] = np.concatenate(sequences)
+    return input_ids
 
 
 def _scatter_rows(shape: tuple[int, int], rows: Sequence[np.ndarray], dtype) -> np.ndarray:
@@ -94,28 +132,36 @@ def _scatter_rows(shape: tuple[int, int], rows: Sequence[np.ndarray], dtype) -> 
     return out
 
 
+def _length(instance: PendingInstance) -> int:
+    if instance.pair is not None and instance.input_ids is None:
+        return len(instance.pair[0]) + len(instance.pair[1]) + 3
+    if instance.pair is None and instance.input_ids is not None:
+        return len(instance.input_ids)
+    raise ValueError("An instance is either a pair or a one-segment sequence.")
+
+
 def encode_batch(
     batch: Sequence[PendingInstance], config: EncodingConfig, counts: EncodedCounts
 ) -> list[tuple[int, bytes]]:
     """Masks, pads and serializes `batch`; returns (record length, record) in its order."""
     num_rows, width = len(batch), config.max_seq_length
-    lengths = np.array([len(instance.input_ids) for instance in batch])  # (N,)
+    is_pair = np.array([instance.pair is not None for instance in batch])  # (N,)
+    num_a = np.array([len(i.pair[0]) if i.pair is not None else 0 for i in batch])  # (N,)
+    lengths = np.array([_length(instance) for instance in batch])  # (N,)
     if lengths.max() > width:
         raise ValueError(f"Instance of {lengths.max()} tokens is longer than {width}.")
-    column = np.arange(width)  # (S,)
-    real = column < lengths[:, None]  # (N, S)
-    input_ids = np.zeros((num_rows, width), np.int32)
-    input_ids[real] = np.concatenate([instance.input_ids for instance in batch])
-    is_pair = np.array([instance.num_a is not None for instance in batch])
-    num_a = np.array([instance.num_a if instance.num_a is not None else 0 for instance in batch])
-    segment_ids = (column >= num_a[:, None] + 2) & real & is_pair[:, None]  # (N, S)
+    layout = _layout(is_pair, num_a, lengths, width)
+    input_ids = _assemble(batch, layout, num_a, lengths, config)
+    # Segment 1 is B and the [SEP] after it.
+    segment_ids = layout.in_b.copy()
+    segment_ids[np.flatnonzero(is_pair), lengths[is_pair] - 1] = True
     features: dict[str, np.ndarray] = {
-        records.INPUT_MASK: real.astype(np.int32),
+        records.INPUT_MASK: layout.real.astype(np.int32),
         records.SEGMENT_IDS: segment_ids.astype(np.int32),
     }
     masked_counts = np.zeros(num_rows, np.int64)
     if config.has_masked_lm:
-        masked = _mask(batch, input_ids, lengths, num_a, is_pair, config)
+        masked = _mask(batch, input_ids, lengths, layout.in_a | layout.in_b, config)
         masked_counts = masked.counts
         features[records.INPUT_IDS] = masked.output_ids
         features[records.MASKED_LM_POSITIONS] = masked.positions
@@ -161,8 +207,7 @@ def _mask(
     batch: Sequence[PendingInstance],
     input_ids: np.ndarray,
     lengths: np.ndarray,
-    num_a: np.ndarray,
-    is_pair: np.ndarray,
+    pair_candidates: np.ndarray,
     config: EncodingConfig,
 ) -> MaskedLmBatch:
     """The batch's masked-LM arrays: computed from the draws, or gathered when already masked."""
@@ -170,7 +215,7 @@ def _mask(
     predictions = config.max_predictions_per_seq
     draws = [instance.draws for instance in batch if instance.draws is not None]
     if len(draws) == num_rows:
-        candidates = _pair_candidates(np.arange(width), lengths, num_a) & is_pair[:, None]
+        candidates = pair_candidates.copy()  # (N, S) bool
         for row, instance in enumerate(batch):  # RoBERTa blocks: their own candidates.
             if instance.candidates is not None:
                 candidates[row] = False

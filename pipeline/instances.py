@@ -112,13 +112,19 @@ def assemble(
     return input_ids, word_starts
 
 
-def _span(
-    document: TokenizedDocument, first: int, end: int
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Tokens (and word starts) of sentences [first, end) of `document`."""
-    lo, hi = int(document.sentence_starts[first]), int(document.sentence_starts[end])
-    starts = document.word_starts[lo:hi] if document.word_starts is not None else None
-    return document.token_ids[lo:hi], starts
+class PairSpans(NamedTuple):
+    """A pair before assembly: A and B are views into their documents' token arrays."""
+
+    tokens_a: np.ndarray  # (A,) int32
+    tokens_b: np.ndarray  # (B,) int32
+    word_starts_a: np.ndarray | None  # (A,) bool
+    word_starts_b: np.ndarray | None  # (B,) bool
+    is_random_next: bool
+
+
+def sentence_lengths_of(document: TokenizedDocument) -> list[int]:
+    """Tokens per sentence, as Python ints (the pairing loop reads them one at a time)."""
+    return np.diff(document.sentence_starts).tolist()
 
 
 def create_instances_from_document(
@@ -132,9 +138,41 @@ def create_instances_from_document(
     stats: PairingStats | None = None,
 ) -> Iterator[PairInstance]:
     """The instances of `documents[document_index]`; random B from the other documents."""
+    for pair in pair_spans_from_document(
+        documents, document_index, max_seq_length, short_seq_prob, rng, stats
+    ):
+        input_ids, word_starts = assemble(
+            pair.tokens_a,
+            pair.tokens_b,
+            cls_id,
+            sep_id,
+            pair.word_starts_a,
+            pair.word_starts_b,
+        )
+        yield PairInstance(input_ids, len(pair.tokens_a), word_starts, pair.is_random_next)
+
+
+def pair_spans_from_document(
+    documents: Sequence[TokenizedDocument],
+    document_index: int,
+    max_seq_length: int,
+    short_seq_prob: float,
+    rng: random.Random,
+    stats: PairingStats | None = None,
+    sentence_lengths: Sequence[list[int]] | None = None,
+) -> Iterator[PairSpans]:
+    """The pairs of `documents[document_index]`, truncated, not yet assembled.
+
+    `sentence_lengths[i]` (optional, `sentence_lengths_of(documents[i])`): passed by
+    callers that pair every document of a bucket several times, so it is computed once.
+    """
     stats = stats if stats is not None else PairingStats()
+    if sentence_lengths is None:
+        sentence_lengths = [sentence_lengths_of(d) for d in documents]
     document = documents[document_index]
-    num_sentences = document.num_sentences
+    lengths = sentence_lengths[document_index]
+    starts = document.sentence_starts
+    num_sentences = len(lengths)
     max_num_tokens = max_seq_length - 3
     target_seq_length = max_num_tokens
     if rng.random() < short_seq_prob:
@@ -144,11 +182,12 @@ def create_instances_from_document(
     current_length = 0
     i = 0
     while i < num_sentences:
-        current_length += document.sentence_length(i)
+        current_length += lengths[i]
         if i == num_sentences - 1 or current_length >= target_seq_length:
             chunk_size = i + 1 - chunk_start
             a_end = 1 if chunk_size < 2 else rng.randint(1, chunk_size - 1)
-            tokens_a, starts_a = _span(document, chunk_start, chunk_start + a_end)
+            a_source, a_lo = document, int(starts[chunk_start])
+            a_hi = int(starts[chunk_start + a_end])
             wants_random = chunk_size == 1 or rng.random() < 0.5
             if wants_random and len(documents) < 2:
                 stats.random_next_unavailable += 1
@@ -159,34 +198,36 @@ def create_instances_from_document(
                     continue
                 wants_random = False
             if wants_random:
-                target_b_length = target_seq_length - len(tokens_a)
+                target_b_length = target_seq_length - (a_hi - a_lo)
                 other = rng.randrange(len(documents) - 1)
                 other += other >= document_index  # Never the same document.
-                random_document = documents[other]
-                random_start = rng.randint(0, random_document.num_sentences - 1)
+                b_source = documents[other]
+                other_lengths = sentence_lengths[other]
+                random_start = rng.randint(0, len(other_lengths) - 1)
                 # At least one sentence (GB's loop adds before it checks the length).
                 random_end = random_start + 1
-                b_length = random_document.sentence_length(random_start)
-                while random_end < random_document.num_sentences and b_length < target_b_length:
-                    b_length += random_document.sentence_length(random_end)
+                b_length = other_lengths[random_start]
+                while random_end < len(other_lengths) and b_length < target_b_length:
+                    b_length += other_lengths[random_end]
                     random_end += 1
-                tokens_b, starts_b = _span(random_document, random_start, random_end)
+                b_lo = int(b_source.sentence_starts[random_start])
+                b_hi = int(b_source.sentence_starts[random_end])
                 i -= chunk_size - a_end  # Put the unused sentences back.
             else:
-                tokens_b, starts_b = _span(document, chunk_start + a_end, i + 1)
-            (a_lo, a_hi), (b_lo, b_hi) = truncation_bounds(
-                len(tokens_a), len(tokens_b), max_num_tokens, rng
+                b_source, b_lo, b_hi = document, a_hi, int(starts[i + 1])
+            (a_first, a_last), (b_first, b_last) = truncation_bounds(
+                a_hi - a_lo, b_hi - b_lo, max_num_tokens, rng
             )
-            input_ids, word_starts = assemble(
-                tokens_a[a_lo:a_hi],
-                tokens_b[b_lo:b_hi],
-                cls_id,
-                sep_id,
-                starts_a[a_lo:a_hi] if starts_a is not None else None,
-                starts_b[b_lo:b_hi] if starts_b is not None else None,
-            )
+            a_lo, a_hi = a_lo + a_first, a_lo + a_last
+            b_lo, b_hi = b_lo + b_first, b_lo + b_last
             stats.instances += 1
             stats.random_next += wants_random
-            yield PairInstance(input_ids, a_hi - a_lo, word_starts, wants_random)
+            yield PairSpans(
+                a_source.token_ids[a_lo:a_hi],
+                b_source.token_ids[b_lo:b_hi],
+                a_source.word_starts[a_lo:a_hi] if a_source.word_starts is not None else None,
+                b_source.word_starts[b_lo:b_hi] if b_source.word_starts is not None else None,
+                wants_random,
+            )
             chunk_start, current_length = i + 1, 0
         i += 1
