@@ -65,11 +65,17 @@ def varint_block(values: np.ndarray) -> tuple[Block, np.ndarray]:
     if width == 1:  # Every value < 128: the varint is the value's byte.
         block = (unsigned.astype(np.uint8), np.ones((num_rows, num_values), bool))
         return block, np.full(num_rows, num_values, np.int64)
-    groups = np.empty((num_rows, num_values, width), np.uint8)  # (N, K, W)
+    # One contiguous uint8 plane per byte, interleaved once (strided writes measured 3x slower).
+    kind = unsigned.dtype.type
+    planes, used_planes = [], [np.ones(sizes.shape, bool)]
     for byte in range(width):  # 7 bits a byte, low first; the high bit: more bytes follow.
-        group = (unsigned >> unsigned.dtype.type(7 * byte)) & unsigned.dtype.type(0x7F)
-        groups[..., byte] = group | ((sizes > byte + 1) << 7).astype(unsigned.dtype)
-    used = np.arange(width) < sizes[..., None]  # (N, K, W)
+        more = sizes > byte + 1  # (N, K)
+        group = ((unsigned >> kind(7 * byte)) & kind(0x7F)).astype(np.uint8)
+        planes.append(group | (more.view(np.uint8) << np.uint8(7)))
+        if byte + 1 < width:
+            used_planes.append(more)
+    groups = np.stack(planes, axis=-1)  # (N, K, W)
+    used = np.stack(used_planes, axis=-1)  # (N, K, W)
     block = (
         groups.reshape(num_rows, num_values * width),
         used.reshape(num_rows, num_values * width),

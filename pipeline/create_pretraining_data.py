@@ -107,7 +107,10 @@ def build_pipeline(pipeline: beam.Pipeline, options: PretrainingDataOptions, pat
         return (
             documents
             | "Instances" >> CreateInstances(options)
-            | "Write" >> WriteShards(options.output_file, options.num_shards, options.compression)
+            | "Write"
+            >> WriteShards(
+                options.output_file, options.num_shards, options.compression, record_lists=True
+            )
         )
     writes = []
     for length_options in options.per_length():
@@ -121,7 +124,8 @@ def build_pipeline(pipeline: beam.Pipeline, options: PretrainingDataOptions, pat
             writes.append(
                 documents
                 | f"Instances{label}" >> CreateInstances(length_options, suffix)
-                | f"Write{label}" >> WriteShards(prefix, options.num_shards, options.compression)
+                | f"Write{label}"
+                >> WriteShards(prefix, options.num_shards, options.compression, record_lists=True)
             )
             continue
         per_bin = documents | f"Instances{label}" >> CreateInstances(length_options, suffix, bins)
@@ -130,7 +134,9 @@ def build_pipeline(pipeline: beam.Pipeline, options: PretrainingDataOptions, pat
             writes.append(
                 per_bin[bound]
                 | f"Write{label}-{name}"
-                >> WriteShards(f"{prefix}-{name}", options.num_shards, options.compression)
+                >> WriteShards(
+                    f"{prefix}-{name}", options.num_shards, options.compression, record_lists=True
+                )
             )
     return writes
 

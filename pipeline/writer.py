@@ -102,7 +102,8 @@ def output_suffix(compression: str) -> str:
 
 
 class WriteShards(beam.PTransform):
-    """Serialized examples -> `num_shards` TFRecord files under `output_prefix`.
+    """Serialized examples (or, with `record_lists`, lists of them) -> `num_shards` TFRecord
+    files under `output_prefix`.
 
     With `num_shards=0` the runner picks the number of files (Beam's WriteToTFRecord writes
     each bundle where it was made). A fixed count is written in two phases, so that no
@@ -115,14 +116,23 @@ class WriteShards(beam.PTransform):
     corpus). Hashing also makes each shard's contents (as a set) the same on any runner.
     """
 
-    def __init__(self, output_prefix: str, num_shards: int, compression: str = "NONE"):
+    def __init__(
+        self,
+        output_prefix: str,
+        num_shards: int,
+        compression: str = "NONE",
+        record_lists: bool = False,
+    ):
         super().__init__()
+        self._record_lists = record_lists
         self._output_prefix = output_prefix
         self._num_shards = num_shards
         self._compression = compression
 
     def expand(self, serialized):
         if self._num_shards == 0:
+            if self._record_lists:
+                serialized = serialized | "Records" >> beam.FlatMap(lambda records: records)
             return serialized | "WriteToTFRecord" >> beam.io.WriteToTFRecord(
                 self._output_prefix,
                 file_name_suffix=output_suffix(self._compression),
@@ -169,7 +179,7 @@ def shard_of(record: bytes, num_shards: int) -> int:
 
 
 class _WriteBundleShards(beam.DoFn):
-    """Records -> (shard, temporary file) per shard this bundle wrote to."""
+    """Records (or lists of them) -> (shard, temporary file) per shard this bundle wrote to."""
 
     def __init__(self, temp_dir: str, num_shards: int):
         self._temp_dir = temp_dir
@@ -179,14 +189,16 @@ class _WriteBundleShards(beam.DoFn):
         self._bundle = uuid.uuid4().hex
         self._writers: dict[int, tuple[str, tf.io.TFRecordWriter]] = {}
 
-    def process(self, record: bytes):
-        shard = shard_of(record, self._num_shards)
-        if shard not in self._writers:
-            tf.io.gfile.makedirs(self._temp_dir)
-            # Uncompressed: the shard is compressed once, when its files are joined.
-            path = f"{self._temp_dir}/shard-{shard:05d}-{self._bundle}.tfrecord"
-            self._writers[shard] = (path, tf.io.TFRecordWriter(path))
-        self._writers[shard][1].write(record)
+    def process(self, element: bytes | list[bytes]):
+        for record in element if isinstance(element, list) else (element,):
+            shard = zlib.crc32(record) % self._num_shards  # shard_of, inlined (hot loop)
+            writer = self._writers.get(shard)
+            if writer is None:
+                tf.io.gfile.makedirs(self._temp_dir)
+                # Uncompressed: the shard is compressed once, when its files are joined.
+                path = f"{self._temp_dir}/shard-{shard:05d}-{self._bundle}.tfrecord"
+                writer = self._writers[shard] = (path, tf.io.TFRecordWriter(path))
+            writer[1].write(record)
 
     def finish_bundle(self):
         for shard, (path, writer) in sorted(self._writers.items()):

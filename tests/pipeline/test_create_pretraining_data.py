@@ -118,7 +118,8 @@ def test_create_instances_transform_matches_the_pure_function(tmp_path):
     vocab_file = write_vocab(str(tmp_path / "vocab.txt"))
     options = PretrainingDataOptions(**{**options.__dict__, "vocab_file": vocab_file})
     with BeamTestPipeline(options=PipelineOptions(IN_PROCESS)) as p:
-        out = p | beam.Create(list(reversed(docs))) | CreateInstances(options)
+        lists = p | beam.Create(list(reversed(docs))) | CreateInstances(options)
+        out = lists | beam.FlatMap(lambda records: records)
         assert_that(out, equal_to(expected))
 
 
