@@ -5,7 +5,7 @@ Python (filling repeated fields from lists, then `SerializeToString`), the large
 the data pipeline's hot path. A per-record pure-Python wire encoder was slower still. Here
 the whole batch is encoded at once: every varint of every record is computed as a NumPy
 array, each part of the wire format (tags, length prefixes, payloads) becomes a block of
-columns with a mask of the bytes it uses, and one boolean gather packs every record's bytes
+columns with a mask of the bytes it uses, and one `np.compress` packs every record's bytes
 end to end (`benchmarks/pipeline_throughput.py`; `tests/bert_keras/test_example_wire.py`
 checks the bytes against `SerializeToString(deterministic=True)`).
 
@@ -83,27 +83,49 @@ def varint_block(values: np.ndarray) -> tuple[Block, np.ndarray]:
     return block, sizes.sum(axis=1)
 
 
+def _varint_bytes(value: int) -> bytes:
+    """One non-negative int's varint."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 def constant_block(data: bytes, num_rows: int) -> Block:
     """The same bytes in every row."""
     row = np.frombuffer(data, np.uint8)
+    shape = (num_rows, len(row))
+    return np.broadcast_to(row, shape), np.broadcast_to(np.True_, shape)
+
+
+def _field_header(prefix: bytes, lengths: np.ndarray) -> Block:
+    """`prefix` (tags and constant bytes) then `varint(length)` per row (lengths (N,)): the
+    head of a length-delimited field. One constant block when every row has the same length."""
+    if lengths.min() == lengths.max():
+        return constant_block(prefix + _varint_bytes(int(lengths[0])), len(lengths))
+    head = constant_block(prefix, len(lengths))
+    (data, used), _ = varint_block(lengths[:, None])
     return (
-        np.broadcast_to(row, (num_rows, len(row))),
-        np.ones((num_rows, len(row)), bool),
+        np.concatenate([head[0], data], axis=1),
+        np.concatenate([head[1], used], axis=1),
     )
 
 
-def _length_prefixed(tag: int, lengths: np.ndarray, blocks: list[Block]) -> list[Block]:
-    """`tag varint(length)` then `blocks`: a length-delimited field (lengths (N,))."""
-    num_rows = len(lengths)
-    prefix, _ = varint_block(lengths[:, None])
-    return [constant_block(bytes([tag]), num_rows), prefix, *blocks]
+def _with_header(size: np.ndarray) -> np.ndarray:
+    """Bytes of a length-delimited field of `size` payload bytes: tag, length, payload."""
+    return 1 + varint_sizes(size) + size
 
 
 def _feature_blocks(name: str, values: np.ndarray) -> tuple[list[Block], np.ndarray]:
     """One map entry (key `name`, values (N, K)) -> its blocks and bytes per row (N,)."""
     num_rows, num_values = values.shape
     if values.dtype.kind == "f":
-        payload = (values.astype("<f4").view(np.uint8), np.ones((num_rows, 4 * num_values), bool))
+        payload = (
+            values.astype("<f4").view(np.uint8),
+            np.broadcast_to(np.True_, (num_rows, 4 * num_values)),
+        )
         payload_size = np.full(num_rows, 4 * num_values, np.int64)
         kind_tag = _LENGTH_DELIMITED_2  # float_list
     elif values.dtype.kind in "iub":
@@ -111,25 +133,20 @@ def _feature_blocks(name: str, values: np.ndarray) -> tuple[list[Block], np.ndar
         kind_tag = _LENGTH_DELIMITED_3  # int64_list
     else:
         raise TypeError(f"Feature {name!r}: int or float values expected, got {values.dtype}.")
-    blocks: list[Block] = []
-    list_size = np.zeros(num_rows, np.int64)
-    if num_values:  # An empty packed field writes nothing.
-        blocks = _length_prefixed(_LENGTH_DELIMITED_1, payload_size, [payload])
-        list_size = 1 + varint_sizes(payload_size) + payload_size
-    feature_size = 1 + varint_sizes(list_size) + list_size
     key = name.encode("utf-8")
-    key_blocks = _length_prefixed(
-        _LENGTH_DELIMITED_1,
-        np.full(num_rows, len(key), np.int64),
-        [constant_block(key, num_rows)],
-    )
-    feature_blocks = _length_prefixed(
-        _LENGTH_DELIMITED_2, feature_size, _length_prefixed(kind_tag, list_size, blocks)
-    )
-    key_size = 1 + int(varint_sizes(np.array([len(key)]))[0]) + len(key)
-    entry_size = key_size + 1 + varint_sizes(feature_size) + feature_size
-    entry = _length_prefixed(_LENGTH_DELIMITED_1, entry_size, key_blocks + feature_blocks)
-    return entry, 1 + varint_sizes(entry_size) + entry_size
+    # An empty packed field writes nothing: the list is then empty.
+    list_size = _with_header(payload_size) if num_values else np.zeros(num_rows, np.int64)
+    feature_size = _with_header(list_size)
+    entry_size = 1 + len(_varint_bytes(len(key))) + len(key) + _with_header(feature_size)
+    key_field = bytes([_LENGTH_DELIMITED_1]) + _varint_bytes(len(key)) + key
+    blocks = [
+        _field_header(bytes([_LENGTH_DELIMITED_1]), entry_size),
+        _field_header(key_field + bytes([_LENGTH_DELIMITED_2]), feature_size),
+        _field_header(bytes([kind_tag]), list_size),
+    ]
+    if num_values:
+        blocks += [_field_header(bytes([_LENGTH_DELIMITED_1]), payload_size), payload]
+    return blocks, _with_header(entry_size)
 
 
 def serialize_examples(features: Mapping[str, np.ndarray]) -> list[bytes]:
@@ -153,9 +170,9 @@ def serialize_examples(features: Mapping[str, np.ndarray]) -> list[bytes]:
         blocks, size = _feature_blocks(name, values)
         entries += blocks
         features_size += size
-    blocks = _length_prefixed(_LENGTH_DELIMITED_1, features_size, entries)
+    blocks = [_field_header(bytes([_LENGTH_DELIMITED_1]), features_size), *entries]
     data = np.concatenate([block for block, _ in blocks], axis=1)  # (N, C) uint8
     used = np.concatenate([mask for _, mask in blocks], axis=1)  # (N, C) bool
-    flat = data[used].tobytes()  # Every record's bytes, end to end.
-    ends = np.cumsum(used.sum(axis=1)).tolist()
+    flat = np.compress(used.ravel(), data.ravel()).tobytes()  # Every record, end to end.
+    ends = np.cumsum(_with_header(features_size)).tolist()
     return [flat[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
