@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, TypeVar
 
 import numpy as np
@@ -127,6 +127,20 @@ def sentence_lengths_of(document: TokenizedDocument) -> list[int]:
     return np.diff(document.sentence_starts).tolist()
 
 
+def random_below(getrandbits: Callable[[int], int], n: int) -> int:
+    """`rng.randrange(n)` (n >= 1) with the same draws (CPython's `_randbelow`), without
+    `randrange`'s argument checks: the pairing loop draws ~2 such numbers per instance and
+    those checks were a tenth of its time. `tests/pipeline/test_instances.py` holds it to
+    `random.Random.randrange`."""
+    if n <= 0:
+        raise ValueError(f"Empty range for random_below: {n}.")
+    bits = n.bit_length()
+    value = getrandbits(bits)
+    while value >= n:
+        value = getrandbits(bits)
+    return value
+
+
 def create_instances_from_document(
     documents: Sequence[TokenizedDocument],
     document_index: int,
@@ -171,12 +185,13 @@ def pair_spans_from_document(
         sentence_lengths = [sentence_lengths_of(d) for d in documents]
     document = documents[document_index]
     lengths = sentence_lengths[document_index]
-    starts = document.sentence_starts
+    starts = document.sentence_starts.tolist()
     num_sentences = len(lengths)
     max_num_tokens = max_seq_length - 3
     target_seq_length = max_num_tokens
-    if rng.random() < short_seq_prob:
-        target_seq_length = rng.randint(2, max_num_tokens)
+    random, getrandbits = rng.random, rng.getrandbits
+    if random() < short_seq_prob:
+        target_seq_length = 2 + random_below(getrandbits, max_num_tokens - 1)  # randint(2, max)
 
     chunk_start = 0  # First sentence of the current chunk.
     current_length = 0
@@ -185,10 +200,10 @@ def pair_spans_from_document(
         current_length += lengths[i]
         if i == num_sentences - 1 or current_length >= target_seq_length:
             chunk_size = i + 1 - chunk_start
-            a_end = 1 if chunk_size < 2 else rng.randint(1, chunk_size - 1)
-            a_source, a_lo = document, int(starts[chunk_start])
-            a_hi = int(starts[chunk_start + a_end])
-            wants_random = chunk_size == 1 or rng.random() < 0.5
+            # randint(1, chunk_size - 1)
+            a_end = 1 if chunk_size < 2 else 1 + random_below(getrandbits, chunk_size - 1)
+            a_source, a_lo, a_hi = document, starts[chunk_start], starts[chunk_start + a_end]
+            wants_random = chunk_size == 1 or random() < 0.5
             if wants_random and len(documents) < 2:
                 stats.random_next_unavailable += 1
                 if chunk_size == 1:
@@ -199,11 +214,11 @@ def pair_spans_from_document(
                 wants_random = False
             if wants_random:
                 target_b_length = target_seq_length - (a_hi - a_lo)
-                other = rng.randrange(len(documents) - 1)
+                other = random_below(getrandbits, len(documents) - 1)
                 other += other >= document_index  # Never the same document.
                 b_source = documents[other]
                 other_lengths = sentence_lengths[other]
-                random_start = rng.randint(0, len(other_lengths) - 1)
+                random_start = random_below(getrandbits, len(other_lengths))
                 # At least one sentence (GB's loop adds before it checks the length).
                 random_end = random_start + 1
                 b_length = other_lengths[random_start]
@@ -214,7 +229,7 @@ def pair_spans_from_document(
                 b_hi = int(b_source.sentence_starts[random_end])
                 i -= chunk_size - a_end  # Put the unused sentences back.
             else:
-                b_source, b_lo, b_hi = document, a_hi, int(starts[i + 1])
+                b_source, b_lo, b_hi = document, a_hi, starts[i + 1]
             (a_first, a_last), (b_first, b_last) = truncation_bounds(
                 a_hi - a_lo, b_hi - b_lo, max_num_tokens, rng
             )

@@ -160,3 +160,17 @@ def test_same_rng_same_instances():
         for i in create_instances_from_document(documents, 2, 64, 0.5, CLS, SEP, random.Random(7))
     ]
     assert run() == run()
+
+
+def test_random_below_draws_what_randrange_draws():
+    """The pairing loop's shortcut must keep GB-style draws: the same numbers, same state."""
+    from pipeline.instances import random_below
+
+    for seed in range(20):
+        ours, theirs = random.Random(seed), random.Random(seed)
+        for n in [1, 2, 3, 5, 7, 8, 100, 125, 1000, 2**31 - 1, 2**40 + 3, *range(1, 300)]:
+            assert random_below(ours.getrandbits, n) == theirs.randrange(n)
+            assert 1 + random_below(ours.getrandbits, n) == theirs.randint(1, n)
+        assert ours.getstate() == theirs.getstate()
+    with pytest.raises(ValueError, match="Empty range"):
+        random_below(random.Random(0).getrandbits, 0)
