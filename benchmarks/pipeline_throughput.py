@@ -342,6 +342,30 @@ def main(argv: list[str] | None = None) -> None:
             f"{rate:>8.0f} {rate / row['cores']:>11.0f} {row['cpu']:>8.1f} "
             f"{row['instances'] / row['cpu']:>10.0f} {row['peak'] / 2**20:>12.0f}"
         )
+    print_marginal(rows)
+
+
+def print_marginal(rows: list[dict]) -> None:
+    """Per run, the extra instances per extra CPU-second from the smallest corpus to each
+    larger one: the steady-state per-core speed, start-up (imports, pipeline construction)
+    taken out. Both scripts pay a start-up: ours ~6-7 CPU-s, GB's ~5."""
+    by_name: dict[str, list[dict]] = {}
+    for row in rows:
+        by_name.setdefault(row["name"], []).append(row)
+    lines = []
+    for name, runs in by_name.items():
+        runs = sorted(runs, key=lambda r: r["instances"])
+        for small, large in zip(runs, runs[1:], strict=False):
+            extra_cpu = large["cpu"] - small["cpu"]
+            if extra_cpu > 0:
+                rate = (large["instances"] - small["instances"]) / extra_cpu
+                lines.append(
+                    f"{name:<32} {small['corpus']} -> {large['corpus']}: "
+                    f"{rate:,.0f} instances per extra CPU-second"
+                )
+    if lines:
+        print("\nMarginal (steady-state) per-core speed:")
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":

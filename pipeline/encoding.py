@@ -185,12 +185,15 @@ def encode_batch(
     for index in np.unique(bin_index):
         bound = int(bounds[index])
         rows = np.flatnonzero(bin_index == index)
-        records_of_bin = serialize_examples(
-            {
-                name: values[rows, :bound] if name in sequence_names else values[rows]
-                for name, values in features.items()
-            }
-        )
+        if len(rows) == num_rows and bound == width:  # One bin holds all: no copies.
+            records_of_bin = serialize_examples(features)
+        else:
+            records_of_bin = serialize_examples(
+                {
+                    name: values[rows, :bound] if name in sequence_names else values[rows]
+                    for name, values in features.items()
+                }
+            )
         for row, record in zip(rows.tolist(), records_of_bin, strict=True):
             serialized[row] = record
         entry = counts.per_length.setdefault(bound, [0, 0, 0, 0])
