@@ -19,7 +19,6 @@ random-next segments come from).
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import math
 import random
@@ -28,10 +27,15 @@ from collections.abc import Iterable, Iterator, Sequence
 import apache_beam as beam
 import numpy as np
 
-from bert_keras import records
 from pipeline import metrics
 from pipeline.documents import TokenizedDocument
-from pipeline.encoding import EncodedCounts, EncodingConfig, PendingInstance, encode_instances
+from pipeline.encoding import (
+    BinStats,
+    EncodedCounts,
+    EncodingConfig,
+    PendingInstance,
+    encode_instances,
+)
 from pipeline.instances import (
     PairingStats,
     assemble,
@@ -54,36 +58,6 @@ def bucket_of(doc_id: str, seed: int, buckets: int) -> int:
 
 @dataclasses.dataclass
 class InstanceStats(PairingStats, PackingStats):
-    tokens: int = 0
-    masked_tokens: int = 0
-
-
-def record_spec(
-    options: PretrainingDataOptions, max_seq_length: int | None = None
-) -> records.RecordSpec:
-    """The spec of the records of `options` (padded to `max_seq_length`, a length bin)."""
-    return records.RecordSpec(
-        max_seq_length or options.max_seq_length,
-        options.max_predictions_per_seq,
-        has_masked_lm=options.has_masked_lm,
-        has_next_sentence=options.has_next_sentence,
-    )
-
-
-def bin_of(length: int, bins: Sequence[int]) -> int:
-    """The smallest bound of `bins` (ascending) >= `length`."""
-    index = bisect.bisect_left(bins, length)
-    if index == len(bins):
-        raise ValueError(f"Instance of {length} tokens is longer than every bin {list(bins)}.")
-    return bins[index]
-
-
-@dataclasses.dataclass
-class BinStats:
-    """What a length bin's summary counts (the rest of the counters are shared)."""
-
-    instances: int = 0
-    random_next: int = 0
     tokens: int = 0
     masked_tokens: int = 0
 
@@ -147,12 +121,12 @@ def binned_instances_from_bucket(
     stats.tokens += counts.tokens
     stats.masked_tokens += counts.masked_tokens
     if bin_stats is not None:
-        for bound, (instances, tokens, masked, random_next) in counts.per_length.items():
+        for bound, counted in counts.per_length.items():
             entry = bin_stats.setdefault(bound, BinStats())
-            entry.instances += instances
-            entry.tokens += tokens
-            entry.masked_tokens += masked
-            entry.random_next += random_next
+            entry.instances += counted.instances
+            entry.tokens += counted.tokens
+            entry.masked_tokens += counted.masked_tokens
+            entry.random_next += counted.random_next
 
 
 def _masking_of(

@@ -43,13 +43,22 @@ class PendingInstance(NamedTuple):
 
 
 @dataclasses.dataclass
+class BinStats:
+    """What a record length (a length bin) counts."""
+
+    instances: int = 0
+    random_next: int = 0
+    tokens: int = 0
+    masked_tokens: int = 0
+
+
+@dataclasses.dataclass
 class EncodedCounts:
     """What encoding counts, overall and per record length."""
 
     tokens: int = 0
     masked_tokens: int = 0
-    per_length: dict[int, list[int]] = dataclasses.field(default_factory=dict)
-    # per_length[bound] = [instances, tokens, masked tokens, random next].
+    per_length: dict[int, BinStats] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,11 +205,11 @@ def encode_batch(
             )
         for row, record in zip(rows.tolist(), records_of_bin, strict=True):
             serialized[row] = record
-        entry = counts.per_length.setdefault(bound, [0, 0, 0, 0])
-        entry[0] += len(rows)
-        entry[1] += int(lengths[rows].sum())
-        entry[2] += int(masked_counts[rows].sum())
-        entry[3] += int(random_next[rows].sum())
+        entry = counts.per_length.setdefault(bound, BinStats())
+        entry.instances += len(rows)
+        entry.tokens += int(lengths[rows].sum())
+        entry.masked_tokens += int(masked_counts[rows].sum())
+        entry.random_next += int(random_next[rows].sum())
     counts.tokens += int(lengths.sum())
     counts.masked_tokens += int(masked_counts.sum())
     return list(zip(bounds[bin_index].tolist(), serialized, strict=True))

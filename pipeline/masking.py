@@ -17,9 +17,11 @@
 - positions are returned in ascending order.
 
 Speed: GB's loop costs about 20 Python-level random calls and a shuffle per instance. Here
-one `rng.randbytes` call gives three uint32 arrays of length L (selection keys, 80/10/10
-choices, replacement ids) and the rest is NumPy: measured 41 us per instance at L=128,
-P=20, against 77 us for GB's loop (on token strings, same machine). Still drawn from the
+one `rng.randbytes` call (`masking_draws`) gives three uint32 arrays of length L (selection
+keys, 80/10/10 choices, replacement ids) and the rest is NumPy. Per instance that NumPy
+work measured ~20 us at L=128, P=20 (GB's loop: 77 us), mostly call overhead; the pipeline
+therefore takes the draws when an instance is paired and masks a whole batch at once
+(`mask_batch`, ~4 us an instance, equal instance by instance). Still drawn from the
 document's `rng`, so it is as deterministic as GB's.
 
 Dimension legend: L instance length, M masked positions (<= max_predictions_per_seq).

@@ -119,8 +119,11 @@ def test_records_equal_the_per_instance_path(pairs, premasked, has_masked_lm, bi
     assert counts.tokens == sum(len(ids) for ids, *_ in expected)
     masked_total = sum(len(m.positions) for *_, m in expected if m is not None)
     assert counts.masked_tokens == masked_total
-    assert sum(entry[0] for entry in counts.per_length.values()) == len(expected)
-    assert sum(entry[2] for entry in counts.per_length.values()) == masked_total
+    assert sum(entry.instances for entry in counts.per_length.values()) == len(expected)
+    assert sum(entry.masked_tokens for entry in counts.per_length.values()) == masked_total
+    assert sum(entry.random_next for entry in counts.per_length.values()) == sum(
+        label or 0 for _, _, label, _ in expected
+    )
 
 
 def test_pair_candidates_are_gbs():
