@@ -38,7 +38,6 @@ from pipeline.encoding import (
 )
 from pipeline.instances import (
     PairingStats,
-    assemble,
     pair_spans_from_document,
     sentence_lengths_of,
 )
@@ -191,14 +190,7 @@ def paired_from_bucket(
                 if default_masking:  # Masked later, with the batch.
                     draws = masking_draws(rng, len(pair.tokens_a) + len(pair.tokens_b) + 3)
                 elif options.has_masked_lm:
-                    input_ids, word_starts = assemble(
-                        pair.tokens_a,
-                        pair.tokens_b,
-                        cls_id,
-                        sep_id,
-                        pair.word_starts_a,
-                        pair.word_starts_b,
-                    )
+                    input_ids, word_starts = pair.assemble(cls_id, sep_id)
                     draws, masked = _masking_of(
                         rng,
                         input_ids,

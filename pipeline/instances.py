@@ -121,6 +121,17 @@ class PairSpans(NamedTuple):
     word_starts_b: np.ndarray | None  # (B,) bool
     is_random_next: bool
 
+    def assemble(self, cls_id: int, sep_id: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """`[CLS] A [SEP] B [SEP]`: (input_ids (L,) int32, word_starts (L,) bool or None)."""
+        return assemble(
+            self.tokens_a,
+            self.tokens_b,
+            cls_id,
+            sep_id,
+            self.word_starts_a,
+            self.word_starts_b,
+        )
+
 
 def sentence_lengths_of(document: TokenizedDocument) -> list[int]:
     """Tokens per sentence, as Python ints (the pairing loop reads them one at a time)."""
@@ -155,14 +166,7 @@ def create_instances_from_document(
     for pair in pair_spans_from_document(
         documents, document_index, max_seq_length, short_seq_prob, rng, stats
     ):
-        input_ids, word_starts = assemble(
-            pair.tokens_a,
-            pair.tokens_b,
-            cls_id,
-            sep_id,
-            pair.word_starts_a,
-            pair.word_starts_b,
-        )
+        input_ids, word_starts = pair.assemble(cls_id, sep_id)
         yield PairInstance(input_ids, len(pair.tokens_a), word_starts, pair.is_random_next)
 
 
