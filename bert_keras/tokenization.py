@@ -278,15 +278,23 @@ class BertWordPieceTokenizer(keras.layers.Layer):
         words = tf_text.regex_split(normalized, _SPLIT_PATTERN, _KEEP_PATTERN)
         return words.with_flat_values(self._mark_long_words(words.flat_values))
 
+    def _has_long_chunk(self, normalized: tf.Tensor) -> tf.Tensor:
+        """Whether a space-separated chunk of `normalized` (B,) is longer than the word
+        limit: a chunk no longer than it cannot hold a longer word, so only then do words
+        need splitting and marking. One RE2 match (0.35 us a line) instead of splitting
+        every line into chunks (3.3 us, measured on the default corpus)."""
+        limit = self.max_chars_per_word
+        if limit < 999:  # RE2 caps counted repetition at 1000.
+            pattern = f"(?s).*[^ ]{{{limit + 1}}}.*"
+            return tf.reduce_any(tf.strings.regex_full_match(normalized, pattern))
+        chunks = tf.strings.split(normalized, sep=" ")  # (B, (S))
+        return tf.reduce_any(tf.strings.length(chunks.flat_values, unit="UTF8_CHAR") > limit)
+
     def call(self, strings):
         """(B,) tf.string -> RaggedTensor (B, (P)) int32."""
         strings = tf.convert_to_tensor(strings, dtype=tf.string)
         normalized = self.normalize(strings)  # (B,)
-        # A whitespace token no longer than the limit cannot hold a longer word.
-        chunks = tf.strings.split(normalized, sep=" ")  # (B, (S))
-        has_long = tf.reduce_any(
-            tf.strings.length(chunks.flat_values, unit="UTF8_CHAR") > self.max_chars_per_word
-        )
+        has_long = self._has_long_chunk(normalized)
 
         def fast():
             return self._fast_tokenizer.tokenize(normalized)  # (B, (P)) int64

@@ -141,6 +141,17 @@ def test_word_length_limit(uncased):
     assert ids[1] == [uncased.unk_id]
     assert ids[2] == [uncased.unk_id]
     assert uncased.unk_id not in ids[3]  # 60 chars, 120 bytes: under the limit.
+    # Alone in a batch, each line takes the path its own length picks (the limit counts
+    # characters, not bytes).
+    for text, want in [
+        ("Κ" * 60, ids[3]),
+        ("x " + "Κ" * 100, None),
+        ("Κ" * 101, [uncased.unk_id]),
+        ("é" * 101, [uncased.unk_id]),
+        ("b " + long + " c", None),
+    ]:
+        got = uncased(tf.constant([text])).to_list()[0]
+        assert got == (want or gb_reference.tokenize(text, VOCAB, True, 100)), text
     limit_200 = BertWordPieceTokenizer(VOCAB, max_chars_per_word=200)
     assert limit_200(tf.constant([long])).to_list()[0] == gb_reference.tokenize(
         long, VOCAB, True, 200
