@@ -26,8 +26,12 @@ compared in `pipeline/sentences.py` on standard-library docstrings and exits.
 Printed: instances, wall seconds (process start to exit, start-up included), instances/s,
 instances/s per core used, CPU seconds of the whole process tree and instances per
 CPU-second (the per-core speed, which a loaded machine distorts far less than wall time),
-and peak RSS summed over the process tree. Nothing is asserted. On a shared machine the
-wall-time figures move with the load; the table prints the load average.
+and peak RSS summed over the process tree; then the marginal instances per extra
+CPU-second from the smallest corpus to the larger (start-up taken out: the steady-state
+speed on a large corpus). Nothing is asserted. On a shared machine the wall-time figures
+move with the load; the table prints the load average. This machine's speed itself drifts
+10-20% over minutes: `--rounds=3` runs everything three times, interleaved, and prints
+medians with the CPU-second range.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import argparse
 import glob
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -288,7 +293,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vocab_file", help="Use this vocab instead of building one.")
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--dupe_factor", type=int, default=5)
-    parser.add_argument("--workers", default="1,2", help="Worker counts to run ours with.")
+    parser.add_argument(
+        "--workers", default="1,2", help="Worker counts to run ours with ('': only GB)."
+    )
     parser.add_argument(
         "--num_shards", type=int, default=8, help="Ours: output shards (0: the runner decides)."
     )
@@ -303,6 +310,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--corpora", default="", help="Corpus tags to run (x1, x10); default: all.")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="Run everything this many times, interleaved; "
+        "the table shows medians (the machine's speed drifts by 10-20% over minutes).",
+    )
+    parser.add_argument(
         "--splitters", action="store_true", help="Only compare the sentence splitters."
     )
     args = parser.parse_args(argv)
@@ -312,18 +326,20 @@ def main(argv: list[str] | None = None) -> None:
     corpora, vocab = prepare(args)
     if args.corpora:
         corpora = {t: c for t, c in corpora.items() if t in args.corpora.split(",")}
-    rows = []
-    for tag, corpus in corpora.items():
-        size_mb = os.path.getsize(corpus) / 1e6
-        for mode in args.modes.split(","):
-            for workers in (int(w) for w in args.workers.split(",")):
-                row = run_ours(args, corpus, vocab, workers, tag, mode)
-                rows.append({**row, "corpus": f"{tag} ({size_mb:.1f} MB)"})
-                print(rows[-1], flush=True)
-        if args.reference_dir and tag not in args.skip_reference_on.split(","):
-            row = run_reference(args, corpus, vocab, tag)
-            rows.append({**row, "corpus": f"{tag} ({size_mb:.1f} MB)"})
-            print(rows[-1], flush=True)
+    runs = []
+    for _ in range(args.rounds):  # Interleaved: a slow spell of the machine hits every run.
+        for tag, corpus in corpora.items():
+            size_mb = os.path.getsize(corpus) / 1e6
+            for mode in args.modes.split(","):
+                for workers in (int(w) for w in args.workers.split(",") if w):
+                    row = run_ours(args, corpus, vocab, workers, tag, mode)
+                    runs.append({**row, "corpus": f"{tag} ({size_mb:.1f} MB)"})
+                    print(runs[-1], flush=True)
+            if args.reference_dir and tag not in args.skip_reference_on.split(","):
+                row = run_reference(args, corpus, vocab, tag)
+                runs.append({**row, "corpus": f"{tag} ({size_mb:.1f} MB)"})
+                print(runs[-1], flush=True)
+    rows = median_rows(runs)
 
     print(
         f"\ndupe_factor={args.dupe_factor}, max_seq_length=128, load average {os.getloadavg()[0]:.1f} "
@@ -331,7 +347,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     header = (
         f"{'corpus':<16} {'run':<32} {'instances':>10} {'wall s':>8} {'inst/s':>8} "
-        f"{'inst/s/core':>11} {'CPU s':>8} {'inst/CPU-s':>10} {'peak RSS MB':>12}"
+        f"{'inst/s/core':>11} {'CPU s':>8} {'inst/CPU-s':>10} {'peak RSS MB':>12} "
+        f"{'CPU s range':>14}"
     )
     print(header)
     print("-" * len(header))
@@ -340,9 +357,33 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"{row['corpus']:<16} {row['name']:<32} {row['instances']:>10} {row['wall']:>8.1f} "
             f"{rate:>8.0f} {rate / row['cores']:>11.0f} {row['cpu']:>8.1f} "
-            f"{row['instances'] / row['cpu']:>10.0f} {row['peak'] / 2**20:>12.0f}"
+            f"{row['instances'] / row['cpu']:>10.0f} {row['peak'] / 2**20:>12.0f} "
+            f"{row['cpu_range'][0]:>6.1f}-{row['cpu_range'][1]:<6.1f}"
         )
+    print(f"(medians of {rows[0]['rounds'] if rows else 0} round(s))")
     print_marginal(rows)
+
+
+def median_rows(runs: list[dict]) -> list[dict]:
+    """One row per (corpus, run): the median of its rounds' wall and CPU times, the
+    largest peak memory, and the CPU spread (`cpu_range`) over the rounds."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for run in runs:
+        groups.setdefault((run["corpus"], run["name"]), []).append(run)
+    rows = []
+    for same in groups.values():
+        cpus = sorted(r["cpu"] for r in same)
+        rows.append(
+            {
+                **same[0],
+                "wall": statistics.median(r["wall"] for r in same),
+                "cpu": statistics.median(cpus),
+                "peak": max(r["peak"] for r in same),
+                "cpu_range": (cpus[0], cpus[-1]),
+                "rounds": len(same),
+            }
+        )
+    return rows
 
 
 def print_marginal(rows: list[dict]) -> None:
