@@ -10,7 +10,8 @@ every other argument is a Beam pipeline option. The steps:
 
   input paths -> read documents (streamed per file) -> reshuffle -> batches of documents
   -> tokenize (one TF call per batch) -> key by seeded-hash bucket -> group
-  -> pair, truncate, mask, serialize per bucket -> WriteToTFRecord shards.
+  -> per bucket: pair and truncate per document, mask and serialize ~1,024 instances at a
+     time (`pipeline.encoding`) -> lists of records -> TFRecord shards (`pipeline.writer`).
 
 Beyond GB: `--objective=roberta` (`--packing=full_sentences|doc_sentences`, no NSP;
 `pipeline.packing`), `--masking=dynamic` (records without masked-LM features),
