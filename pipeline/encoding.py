@@ -228,10 +228,12 @@ def _mask(
     draws = [instance.draws for instance in batch if instance.draws is not None]
     if len(draws) == num_rows:
         candidates = pair_candidates.copy()  # (N, S) bool
-        for row, instance in enumerate(batch):  # RoBERTa blocks: their own candidates.
-            if instance.candidates is not None:
-                candidates[row] = False
-                candidates[row, instance.candidates] = True
+        given = [(row, i.candidates) for row, i in enumerate(batch) if i.candidates is not None]
+        if given:  # RoBERTa blocks: their own candidates, set in one scatter.
+            rows = np.array([row for row, _ in given])
+            candidates[rows] = False
+            sizes = [len(positions) for _, positions in given]
+            candidates[np.repeat(rows, sizes), np.concatenate([c for _, c in given])] = True
         return mask_batch(
             input_ids,
             lengths,
