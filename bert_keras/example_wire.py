@@ -47,7 +47,11 @@ def _unsigned(values: np.ndarray) -> np.ndarray:
 
 def varint_sizes(values: np.ndarray) -> np.ndarray:
     """Bytes of each value's varint. Same shape as `values`, int64."""
-    unsigned = _unsigned(values)
+    return _unsigned_sizes(_unsigned(values))
+
+
+def _unsigned_sizes(unsigned: np.ndarray) -> np.ndarray:
+    """`varint_sizes` of values already made unsigned by `_unsigned`."""
     sizes = np.ones(unsigned.shape, np.int64)
     shift = 7
     while shift < 64 and unsigned.size and int(unsigned.max()) >> shift:
@@ -60,7 +64,7 @@ def varint_block(values: np.ndarray) -> tuple[Block, np.ndarray]:
     """values (N, K) int -> (the block of their varints (N, K * W), bytes per row (N,))."""
     num_rows, num_values = values.shape
     unsigned = _unsigned(values)  # (N, K)
-    sizes = varint_sizes(unsigned)  # (N, K)
+    sizes = _unsigned_sizes(unsigned)  # (N, K)
     width = int(sizes.max()) if sizes.size else 1
     if width == 1:  # Every value < 128: the varint is the value's byte.
         block = (unsigned.astype(np.uint8), np.ones((num_rows, num_values), bool))

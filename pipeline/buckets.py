@@ -20,9 +20,10 @@ random-next segments come from).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -39,7 +40,7 @@ from pipeline.encoding import (
 from pipeline.instances import (
     PairingStats,
     pair_spans_from_document,
-    sentence_lengths_of,
+    sentence_offsets_of,
 )
 from pipeline.masking import MaskedLm, create_masked_lm_predictions, masking_draws
 from pipeline.options import PretrainingDataOptions
@@ -130,20 +131,22 @@ def binned_instances_from_bucket(
 
 def _masking_of(
     rng: random.Random,
-    input_ids: np.ndarray,
     options: PretrainingDataOptions,
     vocab_size: int,
     mask_id: int,
+    length: int,
+    sequence: Callable[[], tuple[np.ndarray, np.ndarray | None]],
     num_a: int = 0,
-    word_starts: np.ndarray | None = None,
     candidates: np.ndarray | None = None,
 ) -> tuple[bytes | None, MaskedLm | None]:
     """An instance's masking, taken from `rng` now: its draws (default masking, done later
-    for the whole batch) or its predictions (whole-word or n-gram masking, done here)."""
+    for the whole batch) or its predictions (whole-word or n-gram masking, done here, on
+    `sequence()`: (input_ids (L,), word_starts (L,) or None), built only then)."""
     if not options.has_masked_lm:
         return None, None
     if not options.do_whole_word_mask and options.max_ngram_size == 1:
-        return masking_draws(rng, len(input_ids)), None
+        return masking_draws(rng, length), None
+    input_ids, word_starts = sequence()
     masked = create_masked_lm_predictions(
         input_ids,
         num_a,
@@ -170,10 +173,7 @@ def paired_from_bucket(
 ) -> Iterator[PendingInstance]:
     """BERT sentence pairs of one bucket, every (document, dupe pass) with its own rng."""
     docs = sorted(documents, key=lambda d: d.doc_id)
-    sentence_lengths = [sentence_lengths_of(d) for d in docs]
-    default_masking = options.has_masked_lm and not (
-        options.do_whole_word_mask or options.max_ngram_size > 1
-    )
+    sentence_offsets = [sentence_offsets_of(d) for d in docs]
     for dupe_pass in range(options.dupe_factor):
         for index, document in enumerate(docs):
             rng = stable_rng(options.random_seed, "instances", document.doc_id, dupe_pass)
@@ -184,22 +184,17 @@ def paired_from_bucket(
                 options.short_seq_prob,
                 rng,
                 stats,
-                sentence_lengths,
+                sentence_offsets,
             ):
-                draws, masked = None, None
-                if default_masking:  # Masked later, with the batch.
-                    draws = masking_draws(rng, len(pair.tokens_a) + len(pair.tokens_b) + 3)
-                elif options.has_masked_lm:
-                    input_ids, word_starts = pair.assemble(cls_id, sep_id)
-                    draws, masked = _masking_of(
-                        rng,
-                        input_ids,
-                        options,
-                        vocab_size,
-                        mask_id,
-                        num_a=len(pair.tokens_a),
-                        word_starts=word_starts,
-                    )
+                draws, masked = _masking_of(
+                    rng,
+                    options,
+                    vocab_size,
+                    mask_id,
+                    len(pair.tokens_a) + len(pair.tokens_b) + 3,
+                    functools.partial(pair.assemble, cls_id, sep_id),
+                    num_a=len(pair.tokens_a),
+                )
                 yield PendingInstance(
                     (pair.tokens_a, pair.tokens_b),
                     None,
@@ -251,11 +246,11 @@ def packed_from_bucket(
                 candidates = block.candidates()
                 draws, masked = _masking_of(
                     rng,
-                    block.input_ids,
                     options,
                     vocab_size,
                     mask_id,
-                    word_starts=block.word_starts,
+                    len(block.input_ids),
+                    lambda: (block.input_ids, block.word_starts),  # noqa: B023 (called at once)
                     candidates=candidates,
                 )
                 yield PendingInstance(None, block.input_ids, None, candidates, draws, masked)

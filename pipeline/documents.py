@@ -61,9 +61,6 @@ class TokenizedDocument(NamedTuple):
     def num_sentences(self) -> int:
         return len(self.sentence_starts) - 1
 
-    def sentence_length(self, index: int) -> int:
-        return int(self.sentence_starts[index + 1] - self.sentence_starts[index])
-
 
 def decode_line(raw: bytes, stats: ReadStats) -> str:
     try:

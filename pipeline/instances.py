@@ -133,9 +133,9 @@ class PairSpans(NamedTuple):
         )
 
 
-def sentence_lengths_of(document: TokenizedDocument) -> list[int]:
-    """Tokens per sentence, as Python ints (the pairing loop reads them one at a time)."""
-    return np.diff(document.sentence_starts).tolist()
+def sentence_offsets_of(document: TokenizedDocument) -> list[int]:
+    """`document.sentence_starts` as Python ints (the pairing loop reads them one at a time)."""
+    return document.sentence_starts.tolist()
 
 
 def random_below(getrandbits: Callable[[int], int], n: int) -> int:
@@ -178,20 +178,19 @@ def pair_spans_from_document(
     short_seq_prob: float,
     rng: random.Random,
     stats: PairingStats | None = None,
-    sentence_lengths: Sequence[list[int]] | None = None,
+    sentence_offsets: Sequence[list[int]] | None = None,
 ) -> Iterator[PairSpans]:
     """The pairs of `documents[document_index]`, truncated, not yet assembled.
 
-    `sentence_lengths[i]` (optional, `sentence_lengths_of(documents[i])`): passed by
+    `sentence_offsets[i]` (optional, `sentence_offsets_of(documents[i])`): passed by
     callers that pair every document of a bucket several times, so it is computed once.
     """
     stats = stats if stats is not None else PairingStats()
-    if sentence_lengths is None:
-        sentence_lengths = [sentence_lengths_of(d) for d in documents]
+    if sentence_offsets is None:
+        sentence_offsets = [sentence_offsets_of(d) for d in documents]
     document = documents[document_index]
-    lengths = sentence_lengths[document_index]
-    starts = document.sentence_starts.tolist()
-    num_sentences = len(lengths)
+    starts = sentence_offsets[document_index]  # (S + 1,)
+    num_sentences = len(starts) - 1
     max_num_tokens = max_seq_length - 3
     target_seq_length = max_num_tokens
     random, getrandbits = rng.random, rng.getrandbits
@@ -202,7 +201,7 @@ def pair_spans_from_document(
     current_length = 0
     i = 0
     while i < num_sentences:
-        current_length += lengths[i]
+        current_length += starts[i + 1] - starts[i]
         if i == num_sentences - 1 or current_length >= target_seq_length:
             chunk_size = i + 1 - chunk_start
             # randint(1, chunk_size - 1)
@@ -222,16 +221,18 @@ def pair_spans_from_document(
                 other = random_below(getrandbits, len(documents) - 1)
                 other += other >= document_index  # Never the same document.
                 b_source = documents[other]
-                other_lengths = sentence_lengths[other]
-                random_start = random_below(getrandbits, len(other_lengths))
-                # At least one sentence (GB's loop adds before it checks the length).
+                other_starts = sentence_offsets[other]
+                other_sentences = len(other_starts) - 1
+                random_start = random_below(getrandbits, other_sentences)
+                # At least one sentence (GB's loop adds before it checks the length), then
+                # whole sentences until B reaches its target.
                 random_end = random_start + 1
-                b_length = other_lengths[random_start]
-                while random_end < len(other_lengths) and b_length < target_b_length:
-                    b_length += other_lengths[random_end]
+                while (
+                    random_end < other_sentences
+                    and other_starts[random_end] - other_starts[random_start] < target_b_length
+                ):
                     random_end += 1
-                b_lo = int(b_source.sentence_starts[random_start])
-                b_hi = int(b_source.sentence_starts[random_end])
+                b_lo, b_hi = other_starts[random_start], other_starts[random_end]
                 i -= chunk_size - a_end  # Put the unused sentences back.
             else:
                 b_source, b_lo, b_hi = document, a_hi, starts[i + 1]

@@ -246,9 +246,9 @@ def mask_batch(
     """
     num_rows, width = input_ids.shape
     column = np.arange(width)  # (S,)
-    wanted = np.minimum(
-        max_predictions_per_seq, np.maximum(1, np.round(lengths * masked_lm_prob))
-    ).astype(np.int64)
+    wanted = np.array(  # GB's count for every length up to S, then looked up: (N,)
+        [num_to_predict(n, masked_lm_prob, max_predictions_per_seq) for n in range(width + 1)]
+    )[lengths]
     counts = np.minimum(wanted, candidates.sum(axis=1))  # (N,)
     keys, actions, replacements = draws[:, 0], draws[:, 1], draws[:, 2]  # (N, S) each
     # Candidates by key, ties by position (as a stable sort); the others after every one.
